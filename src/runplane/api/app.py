@@ -1,0 +1,50 @@
+"""The application factory: the doors, the core behind them, and the embedded workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from runplane import __version__
+from runplane.api import health
+from runplane.api.body_limit import BodyLimitMiddleware
+from runplane.api.script_door import endpoints, instances, scripts
+from runplane.core.context import open_core
+from runplane.engine.runner import start_worker
+from runplane.settings import Settings
+
+log = logging.getLogger("runplane")
+
+DESCRIPTION = """
+runplane runs scripts and services on request, over REST.
+
+* **Script door** (Syncano API v1.1): `/v1.1/instances/...` — instances, scripts, runs,
+  traces, script endpoints. Keys in `X-API-KEY`, `?api_key=` or `Authorization: Token <key>`.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        core = await open_core(settings)
+        app.state.core = core
+        worker = await start_worker(core) if settings.workers > 0 else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await core.database.close()
+
+    app = FastAPI(
+        title="runplane", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.body_max_bytes)
+    app.include_router(health.router)
+    app.include_router(instances.router)
+    app.include_router(scripts.router)
+    app.include_router(endpoints.router)
+    return app

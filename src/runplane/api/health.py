@@ -1,0 +1,32 @@
+"""/healthz: is the server up and its database reachable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from runplane import __version__
+from runplane.errors import StoreUnavailable
+from runplane.store.health import ping
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness and database reachability")
+async def healthz(request: Request) -> JSONResponse:
+    core = request.app.state.core
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "database": core.database.dialect,
+        "worker_slots": core.settings.workers,
+    }
+    try:
+        async with core.database.read() as conn:
+            await ping(conn)
+    except StoreUnavailable as error:
+        body.update(status="unavailable", error=error.message)
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)

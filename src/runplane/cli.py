@@ -1,0 +1,180 @@
+"""The `runplane` command: serve, worker, migrate, key create.
+
+Other tools script against these commands, so their flags and outputs are a contract:
+`key create` prints the key alone on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from runplane.core.access import Role
+from runplane.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="runplane: run scripts and services over REST.", no_args_is_help=True,
+    add_completion=False,
+)
+key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", help="sqlite:///file.db or postgresql://user@host/db "
+                 "[env RUNPLANE_DATABASE; default sqlite:///runplane.db]"),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", help="task slots: scripts run at once by this process "
+                 "[env RUNPLANE_WORKERS; default 2 per core]"),
+]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ValueError as error:
+        typer.echo(f"runplane: invalid settings: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _migrate(settings: Settings) -> None:
+    from runplane.store.database import parse_database_url
+    from runplane.store.migrate import upgrade
+
+    try:
+        parse_database_url(settings.database)
+        upgrade(settings.database)
+    except Exception as error:
+        typer.echo(f"runplane: cannot migrate {settings.database}: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+@app.command()
+def migrate(database: DatabaseOption = None) -> None:
+    """Bring the database schema up to date (serve and worker do it too)."""
+    settings = _settings(database=database)
+    _migrate(settings)
+    typer.echo(f"runplane: schema of {settings.database} is up to date", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="[env RUNPLANE_HOST; default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="[env RUNPLANE_PORT; default 8000]")] = None,
+    database: DatabaseOption = None,
+    workers: WorkersOption = None,
+) -> None:
+    """Serve the API with embedded workers (use --workers 0 for an API-only process)."""
+    import uvicorn
+
+    from runplane.api.app import create_app
+
+    settings = _settings(host=host, port=port, database=database, workers=workers)
+    _configure_logging(settings.log_level)
+    _migrate(settings)
+    first = asyncio.run(_bootstrap(settings))
+    base = f"http://{settings.host}:{settings.port}"
+    if first is not None:
+        typer.echo(
+            f"\nrunplane: first start of this database. Created instance "
+            f"'{first.instance_name}' and an account admin key, shown only this once:\n\n"
+            f"    {first.admin_key}\n\n"
+            f"Try it:\n"
+            f"    curl -H 'X-API-KEY: {first.admin_key}' {base}/v1.1/instances/\n"
+        )
+    typer.echo(f"runplane: serving {base} (API docs at {base}/docs), "
+               f"database {settings.database}, {settings.workers} worker slot(s)", err=True)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port,
+        log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=30,
+    )
+
+
+async def _bootstrap(settings: Settings):  # type: ignore[no-untyped-def]
+    from runplane.core.context import open_core
+    from runplane.core.keys import bootstrap
+
+    core = await open_core(settings, pooled=False)
+    try:
+        return await bootstrap(core)
+    finally:
+        await core.database.close()
+
+
+@app.command()
+def worker(database: DatabaseOption = None, workers: WorkersOption = None) -> None:
+    """Run workers only (no API): more hosts on one PostgreSQL database."""
+    settings = _settings(database=database, workers=workers)
+    _configure_logging(settings.log_level)
+    _migrate(settings)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from runplane.core.context import open_core
+    from runplane.engine.runner import start_worker
+
+    core = await open_core(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    running = await start_worker(core)
+    logging.getLogger("runplane").info("worker running; stop with SIGTERM or Ctrl-C")
+    await stop.wait()
+    await running.stop()
+    await core.database.close()
+
+
+@key_app.command("create")
+def key_create(
+    instance: Annotated[str | None, typer.Option(
+        help="the instance the key is for (omit for an account key, valid everywhere)")] = None,
+    role: Annotated[str, typer.Option(help="admin | write | run | read")] = "admin",
+    description: Annotated[str, typer.Option(help="a note on what the key is for")] = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Create an API key and print it alone on stdout (it is shown only this once)."""
+    settings = _settings(database=database)
+    try:
+        chosen = Role.parse(role)
+    except ValueError as error:
+        typer.echo(f"runplane: {error}", err=True)
+        raise typer.Exit(2) from error
+    _migrate(settings)
+    typer.echo(asyncio.run(_create_key(settings, chosen, instance, description)))
+
+
+async def _create_key(
+    settings: Settings, role: Role, instance: str | None, description: str
+) -> str:
+    from runplane.core.context import open_core
+    from runplane.core.keys import create_key
+    from runplane.errors import NotFound
+
+    core = await open_core(settings, pooled=False)
+    try:
+        return await create_key(core, role=role, instance_name=instance, description=description)
+    except NotFound as error:
+        typer.echo(f"runplane: no instance named {instance!r}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        await core.database.close()
+
+
+def main() -> None:
+    app()

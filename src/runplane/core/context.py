@@ -1,0 +1,29 @@
+"""The core's shared state: settings, the database, wake-up signals and the key secret."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from runplane.core.signals import Signals
+from runplane.settings import Settings
+from runplane.store import keys as key_store
+from runplane.store.database import Database
+
+KEY_SECRET_FACT = "api_key_secret"
+
+
+@dataclass
+class Core:
+    settings: Settings
+    database: Database
+    key_secret: str
+    signals: Signals = field(default_factory=Signals)
+
+
+async def open_core(settings: Settings, *, pooled: bool = True) -> Core:
+    """Connect to an already migrated database and load (or create) the key secret."""
+    database = Database(settings.database, pooled=pooled)
+    async with database.write() as conn:
+        secret = await key_store.set_fact_once(conn, KEY_SECRET_FACT, secrets.token_hex(32))
+    return Core(settings=settings, database=database, key_secret=secret)

@@ -1,0 +1,190 @@
+"""Script endpoints: named, synchronous ways to run a script (Syncano's script webhooks).
+
+A public endpoint also answers at a secret link, without an API key.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from runplane.clock import utcnow
+from runplane.core import validation
+from runplane.core.access import Role, require
+from runplane.core.context import Core
+from runplane.core.instances import find as find_instance
+from runplane.core.runs import queue_script_run, wait_for_run
+from runplane.core.scripts import find as find_script
+from runplane.errors import Invalid, NotFound
+from runplane.store import scripts as store
+from runplane.store.records import ApiKey, Instance, Page, Run, ScriptEndpoint
+
+NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9_-]{0,62}[a-z0-9])?$")
+DESCRIPTION_MAX_CHARS = 4096
+
+
+def public_link() -> str:
+    return secrets.token_hex(20)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid.field("name", "This field is required.")
+    name = value.strip().lower()
+    if not NAME_PATTERN.match(name):
+        raise Invalid.field(
+            "name", "Enter a valid value: letters, numbers, underscores or hyphens, starting "
+            "with a letter and ending with a letter or a number (at most 64 characters)."
+        )
+    return name
+
+
+def _public(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise Invalid.field("public", "Must be a valid boolean.")
+
+
+async def _script_id(core: Core, instance: Instance, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Invalid.field("script", "A valid integer is required.") from None
+    try:
+        return (await find_script(core, instance, number)).id
+    except NotFound:
+        raise Invalid.field(
+            "script", f'Invalid pk "{number}" - object does not exist.'
+        ) from None
+
+
+async def _fields(
+    core: Core, instance: Instance, given: dict[str, Any], *, creating: bool
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if creating:
+        fields["name"] = _name(given.get("name"))
+    if creating or "script" in given:
+        fields["script_id"] = await _script_id(core, instance, given.get("script"))
+    if "description" in given:
+        fields["description"] = validation.text(
+            "description", given["description"], max_chars=DESCRIPTION_MAX_CHARS
+        )
+    if "public" in given:
+        fields["public"] = _public(given["public"])
+    return fields
+
+
+async def create(
+    core: Core, key: ApiKey, instance_name: str, given: dict[str, Any]
+) -> ScriptEndpoint:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.write, instance)
+    fields = await _fields(core, instance, given, creating=True)
+    fields.setdefault("public", False)
+    async with core.database.write() as conn:
+        return await store.insert_endpoint(
+            conn, instance_id=instance.id, fields={**fields, "public_link": public_link()},
+            now=utcnow(),
+        )
+
+
+async def find(core: Core, instance: Instance, name: str) -> ScriptEndpoint:
+    async with core.database.read() as conn:
+        endpoint = await store.get_endpoint(conn, instance.id, name.lower())
+    if endpoint is None:
+        raise NotFound("Script Endpoint", "Not found.")
+    return endpoint
+
+
+async def get(core: Core, key: ApiKey, instance_name: str, name: str) -> ScriptEndpoint:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.read, instance)
+    return await find(core, instance, name)
+
+
+async def list_endpoints(
+    core: Core, key: ApiKey, instance_name: str, *, after: int | None, limit: int,
+    descending: bool,
+) -> Page[ScriptEndpoint]:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.read, instance)
+    async with core.database.read() as conn:
+        return await store.list_endpoints(
+            conn, instance.id, after=after, limit=limit, descending=descending
+        )
+
+
+async def update(
+    core: Core, key: ApiKey, instance_name: str, name: str, given: dict[str, Any], *,
+    reset_link: bool = False,
+) -> ScriptEndpoint:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.write, instance)
+    endpoint = await find(core, instance, name)
+    fields = await _fields(core, instance, given, creating=False)
+    if reset_link:
+        fields["public_link"] = public_link()
+    if not fields:
+        return endpoint
+    async with core.database.write() as conn:
+        return await store.update_endpoint(conn, endpoint.id, fields, utcnow())
+
+
+async def delete(core: Core, key: ApiKey, instance_name: str, name: str) -> None:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.write, instance)
+    endpoint = await find(core, instance, name)
+    async with core.database.write() as conn:
+        await store.delete_endpoint(conn, endpoint.id)
+
+
+@dataclass(frozen=True)
+class EndpointRun:
+    endpoint: ScriptEndpoint
+    queued: Run
+    # None when the run had not ended within the wait (endpoint_wait_seconds).
+    finished: Run | None
+
+
+async def _run(
+    core: Core,
+    instance: Instance,
+    endpoint: ScriptEndpoint,
+    args: Any,
+    request_meta: dict[str, Any],
+) -> EndpointRun:
+    """Queue the endpoint's script and wait for it to end, at most endpoint_wait_seconds."""
+    script = await find_script(core, instance, endpoint.script_number)
+    queued = await queue_script_run(
+        core, instance, script, args, trigger="endpoint", executor=endpoint.name,
+        meta={"request": request_meta, "metadata": instance.metadata},
+    )
+    finished = await wait_for_run(core, queued.id, core.settings.endpoint_wait_seconds)
+    return EndpointRun(endpoint=endpoint, queued=queued, finished=finished)
+
+
+async def run(
+    core: Core, key: ApiKey, instance_name: str, name: str, args: Any,
+    request_meta: dict[str, Any],
+) -> EndpointRun:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.run, instance)
+    endpoint = await find(core, instance, name)
+    return await _run(core, instance, endpoint, args, request_meta)
+
+
+async def run_public(
+    core: Core, instance_name: str, link: str, name: str, args: Any,
+    request_meta: dict[str, Any],
+) -> EndpointRun:
+    instance = await find_instance(core, instance_name)
+    async with core.database.read() as conn:
+        endpoint = await store.get_public_endpoint(conn, instance.id, link, name.lower())
+    if endpoint is None:
+        raise NotFound("Script Endpoint", "Not found.")
+    return await _run(core, instance, endpoint, args, request_meta)

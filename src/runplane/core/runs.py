@@ -1,0 +1,119 @@
+"""Runs of scripts: queueing one, reading its trace, waiting for it to end."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from runplane.clock import utcnow
+from runplane.core import validation
+from runplane.core.access import Role, require
+from runplane.core.context import Core
+from runplane.core.instances import find as find_instance
+from runplane.core.scripts import find as find_script
+from runplane.errors import NotFound, TooLarge
+from runplane.store import runs as store
+from runplane.store import scripts as script_store
+from runplane.store.records import ApiKey, Instance, Page, Run, Script
+
+SCRIPT_RUN = "script"
+# How META names the cause of a run, in Syncano's words.
+EXECUTED_BY = {"api": "codebox", "endpoint": "webhook", "schedule": "schedule"}
+FIRST_POLL = 0.01
+
+
+async def queue_script_run(
+    core: Core,
+    instance: Instance,
+    script: Script,
+    payload: Any,
+    *,
+    trigger: str,
+    executor: str | int,
+    meta: dict[str, Any] | None = None,
+) -> Run:
+    """Validate the payload, then commit the run and its task before anyone hears of it."""
+    args = validation.payload(payload)
+    if validation.encoded_size(args) > core.settings.payload_max_bytes:
+        raise TooLarge("payload", core.settings.payload_max_bytes)
+    run_meta = {
+        "executed_by": EXECUTED_BY[trigger],
+        "executor": executor,
+        "instance": instance.name,
+        "async": trigger != "endpoint",
+        **(meta or {}),
+    }
+    async with core.database.write() as conn:
+        number = await script_store.next_trace_number(conn, script.id)
+        run = await store.insert_run(
+            conn, instance_id=instance.id, kind=SCRIPT_RUN, script_id=script.id, number=number,
+            trigger=trigger, payload=args, meta=run_meta, targets=[None],
+            max_attempts=core.settings.max_attempts, now=utcnow(),
+        )
+    core.signals.work_queued()
+    return run
+
+
+async def run_script(
+    core: Core, key: ApiKey, instance_name: str, number: int, payload: Any
+) -> tuple[Script, Run]:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.run, instance)
+    script = await find_script(core, instance, number)
+    run = await queue_script_run(
+        core, instance, script, payload, trigger="api", executor=script.number
+    )
+    return script, run
+
+
+async def get_trace(
+    core: Core, key: ApiKey, instance_name: str, script_number: int, trace_number: int
+) -> Run:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.read, instance)
+    script = await find_script(core, instance, script_number)
+    async with core.database.read() as conn:
+        run = await store.get_script_run(conn, script.id, trace_number)
+    if run is None:
+        raise NotFound("Trace", "Not found.")
+    return run
+
+
+async def list_traces(
+    core: Core, key: ApiKey, instance_name: str, script_number: int, *, after: int | None,
+    limit: int, descending: bool,
+) -> Page[Run]:
+    instance = await find_instance(core, instance_name)
+    require(key, Role.read, instance)
+    script = await find_script(core, instance, script_number)
+    async with core.database.read() as conn:
+        return await store.list_script_runs(
+            conn, script.id, after=after, limit=limit, descending=descending
+        )
+
+
+async def wait_for_run(core: Core, run_id: int, timeout: float) -> Run | None:
+    """The run once it has ended, or None if it is still going after `timeout` seconds.
+
+    A local worker wakes us at once; a worker in another process is noticed by polling,
+    with a delay that starts small and grows to the poll interval.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = FIRST_POLL
+    finished = core.signals.watch_run(run_id)
+    try:
+        while True:
+            async with core.database.read() as conn:
+                run = await store.get_run(conn, run_id, with_output=True)
+            if run is None or run.is_final:
+                return run
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(finished.wait(), min(delay, remaining))
+            except TimeoutError:
+                delay = min(delay * 2, core.settings.poll_interval)
+    finally:
+        core.signals.unwatch_run(run_id, finished)

@@ -1,0 +1,42 @@
+"""In-process wake-ups: new work for the workers, finished runs for waiting callers.
+
+They only make things fast. Correctness never depends on them: waiters also poll the store,
+because the work may be queued or finished by another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+
+class Signals:
+    def __init__(self) -> None:
+        self._work = asyncio.Event()
+        self._run_waiters: defaultdict[int, set[asyncio.Event]] = defaultdict(set)
+
+    def work_queued(self) -> None:
+        self._work.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when work was queued in this process, or after `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
+
+    def run_finished(self, run_id: int) -> None:
+        for event in self._run_waiters.pop(run_id, ()):
+            event.set()
+
+    def watch_run(self, run_id: int) -> asyncio.Event:
+        event = asyncio.Event()
+        self._run_waiters[run_id].add(event)
+        return event
+
+    def unwatch_run(self, run_id: int, event: asyncio.Event) -> None:
+        waiters = self._run_waiters.get(run_id)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._run_waiters[run_id]

@@ -1,0 +1,74 @@
+"""Every setting and its default, in one place.
+
+Values come from `RUNPLANE_*` environment variables; CLI flags override them by passing
+keyword arguments to `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def _default_slots() -> int:
+    # Scripts mostly wait on I/O or sleep; two slots per core keeps both cores busy.
+    return max(2, 2 * (os.cpu_count() or 1))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUNPLANE_", extra="ignore")
+
+    # Where and how to serve.
+    database: str = Field(
+        default="sqlite:///runplane.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "info"
+
+    # Workers and the queue.
+    workers: int = Field(default_factory=_default_slots, ge=0, le=1024,
+                         description="task slots per process (0: no embedded workers)")
+    lease_seconds: float = Field(default=15.0, gt=0.5, le=3600)
+    max_attempts: int = Field(default=3, ge=1, le=100,
+                              description="claims of a task before a lost worker fails it")
+    poll_interval: float = Field(default=0.5, gt=0, le=60,
+                                 description="idle poll for work queued by other processes")
+    shutdown_grace: float = Field(default=10.0, ge=0, le=3600)
+
+    # Script execution.
+    script_timeout: float = Field(default=30.0, gt=0)
+    script_timeout_max: float = Field(default=300.0, gt=0)
+    script_memory_mb: int = Field(default=512, ge=32)
+    output_limit: int = Field(default=512 * KIB, ge=1024)
+    file_size_limit: int = Field(default=64 * MIB, ge=KIB)
+    open_files_limit: int = Field(default=256, ge=16)
+
+    # Input limits.
+    source_max_bytes: int = 3 * MIB
+    payload_max_bytes: int = 512 * KIB
+    body_max_bytes: int = 8 * MIB
+    config_max_keys: int = 1024
+    config_key_max_chars: int = 64
+    config_max_bytes: int = 256 * KIB
+    metadata_max_bytes: int = 64 * KIB
+    page_size_max: int = 100
+
+    # Synchronous runs (script endpoints) answer 408 past this wait.
+    endpoint_wait_seconds: float = Field(default=300.0, gt=0)
+
+    @property
+    def script_memory_bytes(self) -> int:
+        return self.script_memory_mb * MIB
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (non-None) overrides on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)

@@ -1,0 +1,118 @@
+"""Instances (tenants) and their per-instance counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.errors import Conflict
+from runplane.store.paging import fetch_page
+from runplane.store.records import Instance, Page
+from runplane.store.tables import instances
+
+
+def _instance(row: Row[Any]) -> Instance:
+    return Instance(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        metadata=row.extra_metadata,
+        config=row.config,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+_COLUMNS = (
+    instances.c.id,
+    instances.c.name,
+    instances.c.description,
+    instances.c.extra_metadata,
+    instances.c.config,
+    instances.c.created_at,
+    instances.c.updated_at,
+)
+
+
+async def insert_instance(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    description: str,
+    metadata: dict[str, Any],
+    config: dict[str, Any],
+    now: datetime,
+) -> Instance:
+    statement = (
+        insert(instances)
+        .values(
+            name=name,
+            description=description,
+            extra_metadata=metadata,
+            config=config,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(*_COLUMNS)
+    )
+    try:
+        row = (await conn.execute(statement)).one()
+    except IntegrityError as error:
+        raise Conflict("name", "Instance with this name already exists.") from error
+    return _instance(row)
+
+
+async def get_instance(conn: AsyncConnection, name: str) -> Instance | None:
+    row = (await conn.execute(select(*_COLUMNS).where(instances.c.name == name))).first()
+    return _instance(row) if row else None
+
+
+async def list_instances(
+    conn: AsyncConnection,
+    *,
+    only_id: int | None,
+    after: int | None,
+    limit: int,
+    descending: bool,
+) -> Page[Instance]:
+    query = select(*_COLUMNS)
+    if only_id is not None:
+        query = query.where(instances.c.id == only_id)
+    return await fetch_page(
+        conn, query, instances.c.id,
+        after=after, limit=limit, descending=descending, convert=_instance,
+    )
+
+
+async def update_instance(
+    conn: AsyncConnection, instance_id: int, changes: dict[str, Any], now: datetime
+) -> Instance:
+    values = {("extra_metadata" if key == "metadata" else key): value
+              for key, value in changes.items()}
+    statement = (
+        update(instances)
+        .where(instances.c.id == instance_id)
+        .values(**values, updated_at=now)
+        .returning(*_COLUMNS)
+    )
+    return _instance((await conn.execute(statement)).one())
+
+
+async def delete_instance(conn: AsyncConnection, instance_id: int) -> None:
+    await conn.execute(delete(instances).where(instances.c.id == instance_id))
+
+
+async def next_script_number(conn: AsyncConnection, instance_id: int) -> int:
+    """Atomically take the next per-instance script id (a row lock on PostgreSQL)."""
+    statement = (
+        update(instances)
+        .where(instances.c.id == instance_id)
+        .values(script_seq=instances.c.script_seq + 1)
+        .returning(instances.c.script_seq)
+    )
+    return int((await conn.execute(statement)).scalar_one())

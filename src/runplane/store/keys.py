@@ -1,0 +1,83 @@
+"""API keys (stored only as keyed hashes) and server-wide facts such as the hashing secret."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.store.records import ApiKey
+from runplane.store.tables import api_keys, instances, server_facts
+
+
+def _api_key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        instance_id=row.instance_id,
+        instance_name=row.instance_name,
+        role=row.role,
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.instance_id,
+    instances.c.name.label("instance_name"),
+    api_keys.c.role,
+    api_keys.c.description,
+    api_keys.c.created_at,
+)
+_JOINED = api_keys.outerjoin(instances, api_keys.c.instance_id == instances.c.id)
+
+
+async def insert_key(
+    conn: AsyncConnection,
+    *,
+    key_hash: str,
+    instance_id: int | None,
+    role: str,
+    description: str,
+    now: datetime,
+) -> int:
+    statement = insert(api_keys).values(
+        key_hash=key_hash, instance_id=instance_id, role=role,
+        description=description, created_at=now,
+    ).returning(api_keys.c.id)
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def find_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
+    query = select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == key_hash)
+    row = (await conn.execute(query)).first()
+    return _api_key(row) if row else None
+
+
+async def count_keys(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(api_keys))).scalar_one())
+
+
+async def get_fact(conn: AsyncConnection, name: str) -> str | None:
+    query = select(server_facts.c.value).where(server_facts.c.name == name)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def set_fact_once(conn: AsyncConnection, name: str, value: str) -> str:
+    """Store `value` unless a value is already there; answer the value that holds."""
+    existing = await get_fact(conn, name)
+    if existing is not None:
+        return existing
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(server_facts).values(name=name, value=value))
+    except IntegrityError:
+        # Another process stored it first (PostgreSQL); theirs holds.
+        stored = await get_fact(conn, name)
+        assert stored is not None
+        return stored
+    return value

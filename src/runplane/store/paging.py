@@ -1,0 +1,32 @@
+"""Keyset pagination by primary key, shared by every list the store offers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Column, Select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.store.records import Page
+
+T = TypeVar("T")
+
+
+async def fetch_page(
+    conn: AsyncConnection,
+    query: Select[Any],
+    key: Column[Any],
+    *,
+    after: int | None,
+    limit: int,
+    descending: bool,
+    convert: Callable[[Row[Any]], T],
+) -> Page[T]:
+    """Rows strictly after `after` in the chosen order, at most `limit`, and whether more exist."""
+    if after is not None:
+        query = query.where(key < after if descending else key > after)
+    query = query.order_by(key.desc() if descending else key.asc()).limit(limit + 1)
+    rows: Sequence[Row[Any]] = (await conn.execute(query)).all()
+    return Page(items=[convert(row) for row in rows[:limit]], has_more=len(rows) > limit)

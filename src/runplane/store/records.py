@@ -1,0 +1,149 @@
+"""What the store hands back: plain frozen records, never live ORM objects or rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+# Task and run statuses: one state machine, rendered by each door in its own words.
+PENDING = "pending"
+PROCESSING = "processing"
+SUCCESS = "success"
+FAILURE = "failure"
+TIMEOUT = "timeout"
+ABORTED = "aborted"
+FINAL_STATUSES = frozenset({SUCCESS, FAILURE, TIMEOUT, ABORTED})
+
+# Task queue states (a task's `status` column): queued and running, then a final status.
+QUEUED = "queued"
+RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: int
+    name: str
+    description: str
+    metadata: dict[str, Any]
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    instance_id: int | None
+    instance_name: str | None
+    role: str
+    description: str
+    created_at: datetime
+
+    @property
+    def is_account_key(self) -> bool:
+        return self.instance_id is None
+
+
+@dataclass(frozen=True)
+class Script:
+    id: int
+    instance_id: int
+    number: int
+    label: str
+    description: str
+    source: str
+    runtime_name: str
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScriptEndpoint:
+    id: int
+    instance_id: int
+    name: str
+    script_id: int
+    script_number: int
+    description: str
+    public: bool
+    public_link: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    status: str
+    exit_code: int | None
+    stdout: str | None
+    stderr: str | None
+    output_truncated: bool
+    duration_ms: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    instance_id: int
+    kind: str
+    script_id: int | None
+    number: int | None
+    status: str
+    trigger: str
+    payload: Any
+    meta: dict[str, Any]
+    tasks_total: int
+    tasks_done: int
+    tasks_failed: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    error: str | None
+    # Filled for single-task runs (a script trace) when asked for.
+    output: TaskOutput | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task this worker holds a lease on, with everything needed to execute it."""
+
+    task_id: int
+    run_id: int
+    attempt: int
+    runtime_name: str
+    source: str
+    payload: Any
+    script_config: dict[str, Any]
+    instance_config: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What the worker records when an execution ends."""
+
+    status: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    output_truncated: bool
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool

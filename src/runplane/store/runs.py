@@ -1,0 +1,120 @@
+"""Runs and their tasks: creating them in one transaction, and reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.store.paging import fetch_page
+from runplane.store.records import PENDING, QUEUED, Page, Run, TaskOutput
+from runplane.store.tables import runs, tasks
+
+_RUN_COLUMNS = tuple(runs.c[name] for name in (
+    "id", "instance_id", "kind", "script_id", "number", "status", "trigger", "payload", "meta",
+    "tasks_total", "tasks_done", "tasks_failed", "created_at", "started_at", "finished_at",
+    "duration_ms", "error",
+))
+_OUTPUT_COLUMNS = (
+    tasks.c.status.label("task_status"),
+    tasks.c.exit_code,
+    tasks.c.stdout,
+    tasks.c.stderr,
+    tasks.c.output_truncated,
+    tasks.c.duration_ms.label("task_duration_ms"),
+    tasks.c.error.label("task_error"),
+)
+
+
+def _run(row: Row[Any], with_output: bool = False) -> Run:
+    values = {column.name: row._mapping[column.name] for column in _RUN_COLUMNS}
+    output = None
+    if with_output and row.task_status is not None:
+        output = TaskOutput(
+            status=row.task_status,
+            exit_code=row.exit_code,
+            stdout=row.stdout,
+            stderr=row.stderr,
+            output_truncated=bool(row.output_truncated),
+            duration_ms=row.task_duration_ms,
+            error=row.task_error,
+        )
+    return Run(**values, output=output)
+
+
+def _runs_query(with_output: bool) -> Select[Any]:
+    if not with_output:
+        return select(*_RUN_COLUMNS)
+    # A trace shows its first task's output (a script run has exactly one task).
+    first_task = and_(tasks.c.run_id == runs.c.id, tasks.c.position == 0)
+    return select(*_RUN_COLUMNS, *_OUTPUT_COLUMNS).select_from(runs.outerjoin(tasks, first_task))
+
+
+async def insert_run(
+    conn: AsyncConnection,
+    *,
+    instance_id: int,
+    kind: str,
+    script_id: int | None,
+    number: int | None,
+    trigger: str,
+    payload: Any,
+    meta: dict[str, Any],
+    targets: Sequence[str | None],
+    max_attempts: int,
+    now: datetime,
+) -> Run:
+    """The run and one queued task per target, in the caller's transaction."""
+    statement = insert(runs).values(
+        instance_id=instance_id, kind=kind, script_id=script_id, number=number,
+        status=PENDING, trigger=trigger, payload=payload, meta=meta,
+        tasks_total=len(targets), tasks_done=0, tasks_failed=0, created_at=now,
+    ).returning(*_RUN_COLUMNS)
+    run = _run((await conn.execute(statement)).one())
+    await conn.execute(insert(tasks), [
+        {
+            "run_id": run.id, "position": position, "target": target, "status": QUEUED,
+            "attempts": 0, "max_attempts": max_attempts, "available_at": now,
+            "created_at": now, "output_truncated": False,
+        }
+        for position, target in enumerate(targets)
+    ])
+    return run
+
+
+async def get_run(conn: AsyncConnection, run_id: int, *, with_output: bool = False) -> Run | None:
+    row = (await conn.execute(_runs_query(with_output).where(runs.c.id == run_id))).first()
+    return _run(row, with_output) if row else None
+
+
+async def get_script_run(
+    conn: AsyncConnection, script_id: int, number: int, *, with_output: bool = True
+) -> Run | None:
+    query = _runs_query(with_output).where(runs.c.script_id == script_id, runs.c.number == number)
+    row = (await conn.execute(query)).first()
+    return _run(row, with_output) if row else None
+
+
+async def list_script_runs(
+    conn: AsyncConnection,
+    script_id: int,
+    *,
+    after: int | None,
+    limit: int,
+    descending: bool,
+    with_output: bool = True,
+) -> Page[Run]:
+    query = _runs_query(with_output).where(runs.c.script_id == script_id)
+    return await fetch_page(
+        conn, query, runs.c.number, after=after, limit=limit, descending=descending,
+        convert=lambda row: _run(row, with_output),
+    )
+
+
+async def run_status(conn: AsyncConnection, run_id: int) -> str | None:
+    query = select(runs.c.status).where(runs.c.id == run_id)
+    return (await conn.execute(query)).scalar_one_or_none()

@@ -1,0 +1,158 @@
+"""Scripts and script endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.errors import Conflict
+from runplane.store.paging import fetch_page
+from runplane.store.records import Page, Script, ScriptEndpoint
+from runplane.store.tables import script_endpoints, scripts
+
+_SCRIPT_COLUMNS = tuple(scripts.c[name] for name in (
+    "id", "instance_id", "number", "label", "description", "source", "runtime_name",
+    "config", "created_at", "updated_at",
+))
+
+
+def _script(row: Row[Any]) -> Script:
+    return Script(**{column.name: row._mapping[column.name] for column in _SCRIPT_COLUMNS})
+
+
+async def insert_script(
+    conn: AsyncConnection, *, instance_id: int, number: int, fields: dict[str, Any], now: datetime
+) -> Script:
+    statement = insert(scripts).values(
+        instance_id=instance_id, number=number, created_at=now, updated_at=now, **fields
+    ).returning(*_SCRIPT_COLUMNS)
+    return _script((await conn.execute(statement)).one())
+
+
+async def get_script(conn: AsyncConnection, instance_id: int, number: int) -> Script | None:
+    query = select(*_SCRIPT_COLUMNS).where(
+        scripts.c.instance_id == instance_id, scripts.c.number == number
+    )
+    row = (await conn.execute(query)).first()
+    return _script(row) if row else None
+
+
+async def list_scripts(
+    conn: AsyncConnection, instance_id: int, *, after: int | None, limit: int, descending: bool
+) -> Page[Script]:
+    query = select(*_SCRIPT_COLUMNS).where(scripts.c.instance_id == instance_id)
+    return await fetch_page(
+        conn, query, scripts.c.number,
+        after=after, limit=limit, descending=descending, convert=_script,
+    )
+
+
+async def update_script(
+    conn: AsyncConnection, script_id: int, fields: dict[str, Any], now: datetime
+) -> Script:
+    statement = (
+        update(scripts).where(scripts.c.id == script_id)
+        .values(**fields, updated_at=now).returning(*_SCRIPT_COLUMNS)
+    )
+    return _script((await conn.execute(statement)).one())
+
+
+async def delete_script(conn: AsyncConnection, script_id: int) -> None:
+    await conn.execute(delete(scripts).where(scripts.c.id == script_id))
+
+
+async def next_trace_number(conn: AsyncConnection, script_id: int) -> int:
+    """Atomically take the next per-script trace id (a row lock on PostgreSQL)."""
+    statement = (
+        update(scripts).where(scripts.c.id == script_id)
+        .values(trace_seq=scripts.c.trace_seq + 1).returning(scripts.c.trace_seq)
+    )
+    return int((await conn.execute(statement)).scalar_one())
+
+
+# Script endpoints --------------------------------------------------------------------------
+
+_ENDPOINT_COLUMNS = (
+    *(script_endpoints.c[name] for name in (
+        "id", "instance_id", "name", "script_id", "description", "public", "public_link",
+        "created_at", "updated_at",
+    )),
+    scripts.c.number.label("script_number"),
+)
+_ENDPOINTS_JOINED = script_endpoints.join(scripts, script_endpoints.c.script_id == scripts.c.id)
+
+
+def _endpoint(row: Row[Any]) -> ScriptEndpoint:
+    return ScriptEndpoint(**dict(row._mapping))
+
+
+async def insert_endpoint(
+    conn: AsyncConnection, *, instance_id: int, fields: dict[str, Any], now: datetime
+) -> ScriptEndpoint:
+    statement = insert(script_endpoints).values(
+        instance_id=instance_id, created_at=now, updated_at=now, **fields
+    ).returning(script_endpoints.c.id)
+    try:
+        endpoint_id = (await conn.execute(statement)).scalar_one()
+    except IntegrityError as error:
+        raise Conflict("name", "Script endpoint with this name already exists.") from error
+    return await _get_endpoint_by(conn, script_endpoints.c.id == endpoint_id)
+
+
+async def _get_endpoint_by(conn: AsyncConnection, *conditions: Any) -> ScriptEndpoint:
+    query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(*conditions)
+    return _endpoint((await conn.execute(query)).one())
+
+
+async def get_endpoint(
+    conn: AsyncConnection, instance_id: int, name: str
+) -> ScriptEndpoint | None:
+    query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
+        script_endpoints.c.instance_id == instance_id, script_endpoints.c.name == name
+    )
+    row = (await conn.execute(query)).first()
+    return _endpoint(row) if row else None
+
+
+async def list_endpoints(
+    conn: AsyncConnection, instance_id: int, *, after: int | None, limit: int, descending: bool
+) -> Page[ScriptEndpoint]:
+    query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
+        script_endpoints.c.instance_id == instance_id
+    )
+    return await fetch_page(
+        conn, query, script_endpoints.c.id,
+        after=after, limit=limit, descending=descending, convert=_endpoint,
+    )
+
+
+async def update_endpoint(
+    conn: AsyncConnection, endpoint_id: int, fields: dict[str, Any], now: datetime
+) -> ScriptEndpoint:
+    await conn.execute(
+        update(script_endpoints).where(script_endpoints.c.id == endpoint_id)
+        .values(**fields, updated_at=now)
+    )
+    return await _get_endpoint_by(conn, script_endpoints.c.id == endpoint_id)
+
+
+async def delete_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
+    await conn.execute(delete(script_endpoints).where(script_endpoints.c.id == endpoint_id))
+
+
+async def get_public_endpoint(
+    conn: AsyncConnection, instance_id: int, public_link: str, name: str
+) -> ScriptEndpoint | None:
+    query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
+        script_endpoints.c.instance_id == instance_id,
+        script_endpoints.c.public_link == public_link,
+        script_endpoints.c.name == name,
+        script_endpoints.c.public.is_(True),
+    )
+    row = (await conn.execute(query)).first()
+    return _endpoint(row) if row else None

@@ -153,7 +153,9 @@ def _script_frames(tb: types.TracebackType | None) -> types.TracebackType | None
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MB" if size > 0 else "unknown size"
+    if size <= 0:
+        return "unknown size"
+    return f"{size / (1024 * 1024):.3f}".rstrip("0").rstrip(".") + " MB"
 
 
 def _write_stderr(text: str) -> None:

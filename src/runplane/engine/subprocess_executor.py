@@ -138,9 +138,7 @@ class SubprocessExecutor:
         try:
             try:
                 launch = self._prepare(request, workdir)
-            except (TypeError, ValueError) as exc:  # a payload json.dumps rejects
-                return _not_started(f"Could not encode the payload: {exc}", started_at, started)
-            except OSError as exc:
+            except (OSError, TypeError, ValueError) as exc:  # also: args json.dumps rejects
                 return _not_started(f"Could not prepare the script: {exc}", started_at, started)
             try:
                 run = await self._run(launch, request.limits)
@@ -148,8 +146,8 @@ class SubprocessExecutor:
                 return _not_started(f"Could not start the script: {exc}", started_at, started)
             return _result(request, run, started_at, started)
         finally:
-            # Shielded so a second cancellation cannot interrupt the removal; the thread keeps
-            # the event loop free when a script left thousands of files.
+            # In a thread: a script may leave thousands of files. Shielded: even if this await
+            # is cancelled, the removal itself runs to the end.
             await asyncio.shield(asyncio.to_thread(remove_tree, workdir))
 
     def _make_workdir(self) -> str:
@@ -309,7 +307,7 @@ async def _wait_quietly(future: asyncio.Future[None], timeout: float) -> None:
 def _kill_group(pgid: int | None) -> None:
     if pgid is None:
         return
-    # Gone already, or (on some systems) a group of only zombies: nothing left to kill.
+    # Lookup: the whole group is gone already. Permission: a setuid program in the group.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
 
@@ -366,7 +364,8 @@ def _judge(
     """Outcome, exit code, runplane's explanation and details for a finished process."""
     limits = request.limits
     if run.timed_out:
-        return "timeout", None, f"Script timed out after {limits.timeout_seconds:g} s.", {}
+        seconds = _number(limits.timeout_seconds)
+        return "timeout", None, f"Script timed out after {seconds} s.", {}
     code = run.returncode
     if code is None:  # never reaped within the grace period
         return "failure", None, "Script did not exit after being killed.", {}
@@ -396,7 +395,12 @@ def _signal_error(name: str, limits: Limits) -> str:
 
 
 def _mb(limits: Limits) -> str:
-    return f"{limits.memory_bytes / (1024 * 1024):g}"
+    return _number(limits.memory_bytes / (1024 * 1024))
+
+
+def _number(value: float) -> str:
+    # 30.0 -> "30", 0.5 -> "0.5", and no exponent notation for large values.
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def _not_started(error: str, started_at: datetime, started: float) -> ExecutionResult:

@@ -1,0 +1,28 @@
+"""Integration fixtures: a Core over a real database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from runplane.core.context import Core, open_core
+from runplane.core.keys import bootstrap
+from runplane.settings import Settings
+from runplane.store.records import ApiKey
+
+
+@pytest.fixture
+async def core(database_url: str) -> AsyncIterator[Core]:
+    opened = await open_core(Settings(database=database_url, workers=2, lease_seconds=2))
+    yield opened
+    await opened.database.close()
+
+
+@pytest.fixture
+async def admin(core: Core) -> ApiKey:
+    from runplane.core.keys import authenticate
+
+    first = await bootstrap(core)
+    assert first is not None
+    return await authenticate(core, first.admin_key)

@@ -1,0 +1,171 @@
+"""The queue on a real database: claims, leases, expiry, attempts, and concurrent claimers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from runplane.clock import utcnow
+from runplane.core import instances, runs, scripts
+from runplane.core.context import Core
+from runplane.store import queue
+from runplane.store import runs as run_store
+from runplane.store.database import Database
+from runplane.store.records import FAILURE, PROCESSING, SUCCESS, ApiKey, TaskResult
+
+pytestmark = pytest.mark.anyio
+
+
+def ok_result() -> TaskResult:
+    now = utcnow()
+    return TaskResult(
+        status=SUCCESS, exit_code=0, stdout="done", stderr="", output_truncated=False,
+        started_at=now, finished_at=now, duration_ms=1,
+    )
+
+
+async def queue_runs(core: Core, admin: ApiKey, count: int) -> list[int]:
+    await instances.create(core, admin, {"name": "queue-test"})
+    script = await scripts.create(
+        core, admin, "queue-test", {"label": "s", "runtime_name": "python3", "source": "pass"}
+    )
+    ids = []
+    for index in range(count):
+        _, run = await runs.run_script(core, admin, "queue-test", script.number, {"i": index})
+        ids.append(run.id)
+    return ids
+
+
+async def claim(core: Core, owner: str, limit: int, lease: float = 30.0) -> list[int]:
+    now = utcnow()
+    async with core.database.write() as conn:
+        claimed = await queue.claim(
+            conn, owner=owner, limit=limit, now=now, lease_until=now + timedelta(seconds=lease)
+        )
+    return [task.task_id for task in claimed]
+
+
+async def test_claim_takes_oldest_first_and_marks_the_run_processing(
+    core: Core, admin: ApiKey
+) -> None:
+    run_ids = await queue_runs(core, admin, 3)
+    now = utcnow()
+    async with core.database.write() as conn:
+        claimed = await queue.claim(
+            conn, owner="w1", limit=2, now=now, lease_until=now + timedelta(seconds=30)
+        )
+    assert [task.run_id for task in claimed] == run_ids[:2]
+    assert claimed[0].payload == {"i": 0} and claimed[0].attempt == 1
+    assert claimed[0].runtime_name == "python3" and claimed[0].source == "pass"
+    async with core.database.read() as conn:
+        first = await run_store.get_run(conn, run_ids[0])
+        third = await run_store.get_run(conn, run_ids[2])
+    assert first is not None and first.status == PROCESSING and first.started_at is not None
+    assert third is not None and third.status == "pending"
+
+
+async def test_finishing_the_last_task_ends_the_run(core: Core, admin: ApiKey) -> None:
+    [run_id] = await queue_runs(core, admin, 1)
+    [task_id] = await claim(core, "w1", 1)
+    async with core.database.write() as conn:
+        recorded = await queue.finish_task(conn, task_id=task_id, owner="w1", result=ok_result())
+    assert recorded.accepted
+    assert recorded.finished_run is not None and recorded.finished_run.status == SUCCESS
+    async with core.database.read() as conn:
+        run = await run_store.get_run(conn, run_id, with_output=True)
+    assert run is not None and run.status == SUCCESS and run.finished_at is not None
+    assert run.output is not None and run.output.stdout == "done"
+
+
+async def test_a_worker_that_lost_its_lease_cannot_record(core: Core, admin: ApiKey) -> None:
+    await queue_runs(core, admin, 1)
+    [task_id] = await claim(core, "w1", 1, lease=-1)  # already expired
+    async with core.database.write() as conn:
+        assert await queue.requeue_expired(conn, now=utcnow()) == 1
+    [again] = await claim(core, "w2", 1)
+    assert again == task_id
+    async with core.database.write() as conn:
+        stale = await queue.finish_task(conn, task_id=task_id, owner="w1", result=ok_result())
+        fresh = await queue.finish_task(conn, task_id=task_id, owner="w2", result=ok_result())
+    assert not stale.accepted
+    assert fresh.accepted and fresh.finished_run is not None
+
+
+async def test_expired_lease_on_the_last_attempt_fails_with_a_clear_error(
+    core: Core, admin: ApiKey
+) -> None:
+    [run_id] = await queue_runs(core, admin, 1)
+    for attempt in range(core.settings.max_attempts):
+        claimed = await claim(core, f"dead-worker-{attempt}", 1, lease=-1)
+        assert len(claimed) == 1
+        async with core.database.write() as conn:
+            await queue.requeue_expired(conn, now=utcnow())
+            finished = await queue.fail_exhausted(conn, now=utcnow())
+    assert [item.run_id for item in finished] == [run_id]
+    async with core.database.read() as conn:
+        run = await run_store.get_run(conn, run_id, with_output=True)
+    assert run is not None and run.status == FAILURE
+    assert run.output is not None and "stopped responding 3 time(s)" in (run.output.stderr or "")
+    assert await claim(core, "w-late", 5) == []
+
+
+async def test_renewing_keeps_a_lease_alive(core: Core, admin: ApiKey) -> None:
+    await queue_runs(core, admin, 1)
+    await claim(core, "w1", 1, lease=0.5)
+    async with core.database.write() as conn:
+        held = await queue.renew_leases(
+            conn, owner="w1", lease_until=utcnow() + timedelta(seconds=60)
+        )
+    assert held == 1
+    async with core.database.write() as conn:
+        assert await queue.requeue_expired(conn, now=utcnow() + timedelta(seconds=5)) == 0
+
+
+async def test_release_gives_tasks_back_without_spending_an_attempt(
+    core: Core, admin: ApiKey
+) -> None:
+    await queue_runs(core, admin, 2)
+    await claim(core, "w1", 2)
+    async with core.database.write() as conn:
+        assert await queue.release(conn, owner="w1", now=utcnow()) == 2
+    now = utcnow()
+    async with core.database.write() as conn:
+        again = await queue.claim(
+            conn, owner="w2", limit=5, now=now, lease_until=now + timedelta(seconds=30)
+        )
+    assert len(again) == 2 and all(task.attempt == 1 for task in again)
+
+
+async def test_concurrent_claimers_never_take_the_same_task(
+    core: Core, admin: ApiKey, database_url: str
+) -> None:
+    """Four claimers, each with its own connection pool, race for 60 tasks."""
+    await queue_runs(core, admin, 60)
+    databases = [Database(database_url) for _ in range(4)]
+
+    async def drain(database: Database, owner: str) -> list[int]:
+        taken: list[int] = []
+        while True:
+            now = utcnow()
+            async with database.write() as conn:
+                batch = await queue.claim(
+                    conn, owner=owner, limit=3, now=now,
+                    lease_until=now + timedelta(seconds=30),
+                )
+            if not batch:
+                return taken
+            taken.extend(task.task_id for task in batch)
+            await asyncio.sleep(0)
+
+    try:
+        results = await asyncio.gather(
+            *(drain(database, f"w{index}") for index, database in enumerate(databases))
+        )
+    finally:
+        for database in databases:
+            await database.close()
+    everything = [task for taken in results for task in taken]
+    assert len(everything) == 60
+    assert len(set(everything)) == 60

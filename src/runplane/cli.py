@@ -96,6 +96,12 @@ def serve(
             f"Try it:\n"
             f"    curl -H 'X-API-KEY: {first.admin_key}' {base}/v1.1/instances/\n"
         )
+    else:
+        typer.echo(
+            f"runplane: to call the API, make a key with: "
+            f"runplane key create --database {settings.database}\n"
+            f"    then: curl -H 'X-API-KEY: <key>' {base}/v1.1/instances/", err=True,
+        )
     typer.echo(f"runplane: serving {base} (API docs at {base}/docs), "
                f"database {settings.database}, {settings.workers} worker slot(s)", err=True)
     uvicorn.run(

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0, le=3600)
 
     # Script execution.
+    executor: str = Field(
+        default="spawn", pattern="^(fork|spawn)$",
+        description="fork: from a warm zygote per worker; spawn: a new interpreter per run",
+    )
     script_timeout: float = Field(default=30.0, gt=0)
     script_timeout_max: float = Field(default=300.0, gt=0)
     script_memory_mb: int = Field(default=512, ge=32)

@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 Outcome = Literal["success", "failure", "timeout"]
+# "script": Syncano-style, the output is what it prints.
+# "snippet": eNMS-style python snippet over one target; it reports through `results`.
+Mode = Literal["script", "snippet"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class ExecutionRequest:
     config: dict[str, Any]  # CONFIG: instance config merged with script config
     meta: dict[str, Any]  # META
     limits: Limits
+    mode: Mode = "script"
+    # Snippet mode: {"device": {...attributes...} | None, "payload": {...}}.
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,9 @@ class ExecutionResult:
     # A runplane-side explanation (timeout, killed by signal, memory limit...), if any.
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Snippet mode: {"results": {...}, "logs": [...], "variables": {...}} as the child left it;
+    # None when the child wrote nothing (killed, crashed, timed out, or script mode).
+    value: Any = None
 
 
 class Executor(Protocol):

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from runplane.core.context import Core
+from runplane.engine.execution import Executor
 from runplane.engine.subprocess_executor import SubprocessExecutor
 from runplane.engine.worker import Worker
+from runplane.settings import Settings
+
+
+def make_executor(settings: Settings) -> Executor:
+    if settings.executor == "fork":
+        from runplane.engine.zygote_executor import ZygoteExecutor
+
+        return ZygoteExecutor(settings)
+    return SubprocessExecutor()
 
 
 async def start_worker(core: Core) -> Worker:
-    worker = Worker(core, SubprocessExecutor(), slots=core.settings.workers)
+    worker = Worker(core, make_executor(core.settings), slots=core.settings.workers)
     await worker.start()
     return worker

@@ -1,0 +1,335 @@
+"""The script door's error answers, in Syncano's envelopes (reference/compat.md section 1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.script_door import (
+    INSTANCES,
+    create_instance,
+    create_script,
+    script_path,
+    scripts_path,
+    unique_name,
+)
+from tests.support.server import ServerProcess
+
+KIB = 1024
+MIB = 1024 * KIB
+SOURCE_LIMIT = 3 * MIB
+PAYLOAD_LIMIT = 512 * KIB
+BODY_LIMIT = 8 * MIB
+
+
+@pytest.fixture
+def client(shared_server: ServerProcess) -> Iterator[httpx.Client]:
+    with shared_server.client() as http:
+        yield http
+
+
+@pytest.fixture
+def instance(client: httpx.Client) -> str:
+    return create_instance(client)
+
+
+@pytest.fixture
+def script_id(client: httpx.Client, instance: str) -> int:
+    return create_script(client, instance, "print(ARGS)")
+
+
+def script_body(**fields: Any) -> dict[str, Any]:
+    return {"label": "s", "runtime_name": "python3", "source": "print(1)", **fields}
+
+
+# Keys --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1.1/instances/", "/v1.1/instances/default/", "/v1.1/instances/nope/"]
+)
+def test_unknown_key_is_403(shared_server: ServerProcess, path: str) -> None:
+    with shared_server.client("0123456789abcdef0123456789abcdef01234567") as http:
+        response = http.get(path)
+    assert response.status_code == 403
+    assert response.json() == {"detail": "No such API Key."}
+
+
+def test_malformed_key_is_403(shared_server: ServerProcess) -> None:
+    with shared_server.client("not a key at all") as http:
+        response = http.post("/v1.1/instances/default/snippets/scripts/1/run/", json={})
+    assert response.status_code == 403
+    assert response.json() == {"detail": "No such API Key."}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1.1/instances/"),
+        ("POST", "/v1.1/instances/"),
+        ("GET", "/v1.1/instances/default/snippets/scripts/"),
+        ("POST", "/v1.1/instances/default/snippets/scripts/1/run/"),
+        ("GET", "/v1.1/instances/default/snippets/config/"),
+    ],
+)
+def test_no_key_is_403(shared_server: ServerProcess, method: str, path: str) -> None:
+    with httpx.Client(base_url=shared_server.base_url, timeout=60) as http:
+        response = http.request(method, path, json={} if method == "POST" else None)
+    assert response.status_code == 403
+    assert set(response.json()) == {"detail"}
+    assert response.json()["detail"]
+
+
+# Not found ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1.1/instances/kaer-morhen/"),
+        ("GET", "/v1.1/instances/kaer-morhen/snippets/scripts/"),
+        ("GET", "/v1.1/instances/kaer-morhen/snippets/scripts/1/"),
+        ("POST", "/v1.1/instances/kaer-morhen/snippets/scripts/1/run/"),
+        ("GET", "/v1.1/instances/kaer-morhen/snippets/scripts/1/traces/"),
+        ("GET", "/v1.1/instances/kaer-morhen/snippets/scripts/runtimes/"),
+        ("GET", "/v1.1/instances/kaer-morhen/snippets/config/"),
+        ("PATCH", "/v1.1/instances/kaer-morhen/"),
+        ("DELETE", "/v1.1/instances/kaer-morhen/"),
+        # Not even a valid name: still simply not found.
+        ("GET", "/v1.1/instances/Not%20A%20Name!/"),
+    ],
+)
+def test_unknown_instance_is_404(client: httpx.Client, method: str, path: str) -> None:
+    response = client.request(method, path, json={} if method in ("POST", "PATCH") else None)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Instance was not found."}
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        ("GET", "999/"),
+        ("PATCH", "999/"),
+        ("PUT", "999/"),
+        ("DELETE", "999/"),
+        ("POST", "999/run/"),
+        ("GET", "999/traces/"),
+        ("GET", "999/traces/1/"),
+        ("GET", "abc/"),
+        ("GET", "{script}/traces/999/"),
+        ("GET", "{script}/traces/abc/"),
+    ],
+)
+def test_unknown_script_or_trace_is_404(
+    client: httpx.Client, instance: str, script_id: int, method: str, suffix: str
+) -> None:
+    path = scripts_path(instance) + suffix.format(script=script_id)
+    body = script_body() if method in ("PUT", "PATCH", "POST") else None
+    response = client.request(method, path, json=body)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+# Bodies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [b"{bad", b'{"payload": ', b"\xff\xfe", b"{'single': 1}"])
+def test_malformed_json_is_400(
+    client: httpx.Client, instance: str, script_id: int, raw: bytes
+) -> None:
+    for path in (f"{script_path(instance, script_id)}run/", scripts_path(instance), INSTANCES):
+        response = client.post(path, content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (path, response.text)
+        body = response.json()
+        assert set(body) == {"detail"}
+        assert body["detail"].startswith("JSON parse error - ")
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (42, "Payload passed in invalid format."),
+        (True, "Payload passed in invalid format."),
+        ("invalid", "Not a valid JSON string."),
+        ("42", "Payload passed in invalid format."),  # a string holding a JSON number
+    ],
+)
+def test_payload_not_object_or_array_is_400(
+    client: httpx.Client, instance: str, script_id: int, payload: Any, message: str
+) -> None:
+    path = script_path(instance, script_id)
+    response = client.post(f"{path}run/", json={"payload": payload})
+    assert response.status_code == 400
+    assert response.json() == {"payload": [message]}
+    assert client.get(f"{path}traces/").json()["objects"] == []  # nothing was queued
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"label": 5}, "label"),
+        ({"label": ""}, "label"),
+        ({"source": 12}, "source"),
+        ({"config": 3}, "config"),
+        ({"config": [1, 2]}, "config"),
+        ({"config": "not json"}, "config"),
+        ({"description": ["x"]}, "description"),
+    ],
+)
+def test_wrong_field_types_are_400(
+    client: httpx.Client, instance: str, fields: dict[str, Any], field: str
+) -> None:
+    response = client.post(scripts_path(instance), json=script_body(**fields))
+    assert response.status_code == 400
+    body = response.json()
+    assert list(body) == [field]
+    assert isinstance(body[field], list) and all(isinstance(m, str) for m in body[field])
+
+
+def test_unknown_runtime_is_a_choice_error(client: httpx.Client, instance: str) -> None:
+    response = client.post(scripts_path(instance), json=script_body(runtime_name="x"))
+    assert response.status_code == 400
+    assert response.json() == {"runtime_name": ['"x" is not a valid choice.']}
+
+
+def test_several_field_errors_answer_together(client: httpx.Client, instance: str) -> None:
+    response = client.post(
+        scripts_path(instance), json={"label": 5, "runtime_name": "cobol", "config": 3}
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"label", "runtime_name", "config"}
+
+
+def test_config_given_as_json_string_is_accepted(client: httpx.Client, instance: str) -> None:
+    response = client.post(
+        scripts_path(instance), json=script_body(config=json.dumps({"param1": "test"}))
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["config"] == {"param1": "test"}
+
+
+def test_source_over_3_mb_is_refused(client: httpx.Client, instance: str) -> None:
+    too_big = "#" * (SOURCE_LIMIT + 1)
+    response = client.post(scripts_path(instance), json=script_body(source=too_big))
+    assert response.status_code == 400
+    assert list(response.json()) == ["source"]
+    assert str(SOURCE_LIMIT) in response.json()["source"][0]
+    exactly = client.post(scripts_path(instance), json=script_body(source="#" * SOURCE_LIMIT))
+    assert exactly.status_code == 201, exactly.text[:200]
+    assert len(client.get(exactly.json()["links"]["self"]).json()["source"]) == SOURCE_LIMIT
+
+
+def test_run_body_over_512_kb_is_413(client: httpx.Client, instance: str, script_id: int) -> None:
+    path = f"{script_path(instance, script_id)}run/"
+    filler = "x" * (PAYLOAD_LIMIT + 1)
+    response = client.post(path, json={"payload": {"blob": filler}})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request size limit exceeded (524288)."}
+    # Just under the limit is fine.
+    fits = client.post(path, json={"payload": {"blob": "x" * (PAYLOAD_LIMIT - 100)}})
+    assert fits.status_code == 200, fits.text[:200]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({f"k{i}": i for i in range(1025)}, "Too many keys defined (exceeds 1024)."),
+        ({"k" * 65: 1}, "Too long key defined (exceeds 64)."),
+        ({"big": "x" * (256 * KIB)}, "Too big object defined (exceeds 262144)."),
+        ("not an object", "Not a valid JSON string."),
+        ([1], "Config passed in invalid format."),
+    ],
+    ids=["1025-keys", "65-char-key", "over-256-kb", "not-json", "array"],
+)
+def test_config_limits(
+    client: httpx.Client, instance: str, script_id: int, config: Any, message: str
+) -> None:
+    expected = {"config": [message]}
+    created = client.post(scripts_path(instance), json=script_body(config=config))
+    assert (created.status_code, created.json()) == (400, expected)
+    patched = client.patch(script_path(instance, script_id), json={"config": config})
+    assert (patched.status_code, patched.json()) == (400, expected)
+    instance_config = client.put(
+        f"{INSTANCES}{instance}/snippets/config/", json={"config": config}
+    )
+    assert (instance_config.status_code, instance_config.json()) == (400, expected)
+
+
+def test_config_at_the_limits_is_accepted(client: httpx.Client, instance: str) -> None:
+    config = {f"k{i}": i for i in range(1023)}
+    config["k" * 64] = 1
+    response = client.post(scripts_path(instance), json=script_body(config=config))
+    assert response.status_code == 201, response.text[:200]
+    assert response.json()["config"] == config
+
+
+def test_body_over_global_cap_is_413(client: httpx.Client, instance: str) -> None:
+    response = client.post(
+        scripts_path(instance), content=b" " * (BODY_LIMIT + 1),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"Request size limit exceeded ({BODY_LIMIT})."}
+
+
+def test_body_over_global_cap_without_length_is_413(client: httpx.Client, instance: str) -> None:
+    """A chunked body (no Content-Length) is counted as it arrives."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(9):
+            yield b" " * MIB
+
+    response = client.post(
+        scripts_path(instance), content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"Request size limit exceeded ({BODY_LIMIT})."}
+
+
+# Instances ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["", "has space", "dots.in.name", "x" * 65, "ünïcode", None, 12],
+)
+def test_bad_instance_name_is_400(client: httpx.Client, name: Any) -> None:
+    response = client.post(INSTANCES, json={"name": name})
+    assert response.status_code == 400
+    body = response.json()
+    assert list(body) == ["name"]
+    assert isinstance(body["name"], list) and body["name"][0]
+
+
+def test_missing_instance_name_is_400(client: httpx.Client) -> None:
+    response = client.post(INSTANCES, json={"description": "no name"})
+    assert response.status_code == 400
+    assert response.json() == {"name": ["This field is required."]}
+
+
+def test_duplicate_instance_is_400(client: httpx.Client) -> None:
+    name = unique_name("dup")
+    assert client.post(INSTANCES, json={"name": name}).status_code == 201
+    for again in (name, name.upper()):
+        response = client.post(INSTANCES, json={"name": again})
+        assert response.status_code == 400
+        body = response.json()
+        assert list(body) == ["name"]
+        assert isinstance(body["name"], list) and body["name"][0]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({f"k{i}": i for i in range(9)}, "Too many keys defined (exceeds 8)."),
+        ({"k" * 17: 1}, "Too long key defined (exceeds 16)."),
+        ("[1]", "Metadata passed in invalid format."),
+    ],
+)
+def test_instance_metadata_limits(client: httpx.Client, metadata: Any, message: str) -> None:
+    response = client.post(INSTANCES, json={"name": unique_name(), "metadata": metadata})
+    assert response.status_code == 400
+    assert response.json() == {"metadata": [message]}

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=15.0, gt=0.5, le=3600)
     max_attempts: int = Field(default=3, ge=1, le=100,
                               description="claims of a task before a lost worker fails it")
+    instance_concurrency: int = Field(
+        default=0, ge=0, description="tasks of one instance running at once (0: no limit)"
+    )
     poll_interval: float = Field(default=0.5, gt=0, le=60,
                                  description="idle poll for work queued by other processes")
     shutdown_grace: float = Field(default=10.0, ge=0, le=3600)

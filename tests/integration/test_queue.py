@@ -10,6 +10,7 @@ import pytest
 from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
+from runplane.store import instances as instance_store
 from runplane.store import queue
 from runplane.store import runs as run_store
 from runplane.store.database import Database
@@ -58,7 +59,8 @@ async def test_claim_takes_oldest_first_and_marks_the_run_processing(
         )
     assert [task.run_id for task in claimed] == run_ids[:2]
     assert claimed[0].payload == {"i": 0} and claimed[0].attempt == 1
-    assert claimed[0].runtime_name == "python3" and claimed[0].source == "pass"
+    assert claimed[0].script is not None and claimed[0].script.source == "pass"
+    assert claimed[0].kind == "script" and claimed[0].instance_name == "queue-test"
     async with core.database.read() as conn:
         first = await run_store.get_run(conn, run_ids[0])
         third = await run_store.get_run(conn, run_ids[2])
@@ -169,3 +171,52 @@ async def test_concurrent_claimers_never_take_the_same_task(
     everything = [task for taken in results for task in taken]
     assert len(everything) == 60
     assert len(set(everything)) == 60
+
+
+async def test_instance_limit_keeps_extra_runs_pending(core: Core, admin: ApiKey) -> None:
+    run_ids = await queue_runs(core, admin, 5)
+    now = utcnow()
+    lease = now + timedelta(seconds=30)
+    async with core.database.write() as conn:
+        first = await queue.claim(
+            conn, owner="w1", limit=5, now=now, lease_until=lease, instance_limit=2
+        )
+    async with core.database.write() as conn:
+        second = await queue.claim(
+            conn, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
+        )
+    assert [task.run_id for task in first] == run_ids[:2]
+    assert second == []
+    async with core.database.read() as conn:
+        waiting = await run_store.get_run(conn, run_ids[2])
+    assert waiting is not None and waiting.status == "pending"
+    async with core.database.write() as conn:
+        await queue.finish_task(conn, task_id=first[0].task_id, owner="w1", result=ok_result())
+        third = await queue.claim(
+            conn, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
+        )
+    assert [task.run_id for task in third] == [run_ids[2]]
+
+
+async def test_run_max_parallel_is_respected_across_claims(core: Core, admin: ApiKey) -> None:
+    await instances.create(core, admin, {"name": "fanout"})
+    async with core.database.write() as conn:
+        instance = await instance_store.get_instance(conn, "fanout")
+        assert instance is not None
+        run = await run_store.insert_run(
+            conn, instance_id=instance.id, kind="service", script_id=None, number=None,
+            trigger="api", payload={}, meta={}, targets=[f"d{i}" for i in range(10)],
+            max_attempts=3, now=utcnow(), max_parallel=3,
+        )
+    now = utcnow()
+    lease = now + timedelta(seconds=30)
+    taken: list[int] = []
+    for owner in ("w1", "w2", "w3"):
+        async with core.database.write() as conn:
+            taken += [task.task_id for task in await queue.claim(
+                conn, owner=owner, limit=10, now=now, lease_until=lease
+            )]
+    assert len(taken) == 3
+    async with core.database.read() as conn:
+        current = await run_store.get_run(conn, run.id)
+    assert current is not None and current.status == "processing"

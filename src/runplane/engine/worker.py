@@ -44,17 +44,19 @@ def script_timeout(script_config: dict[str, Any], default: float, maximum: float
 
 def execution_request(task: ClaimedTask, core: Core) -> ExecutionRequest:
     settings = core.settings
-    merged = {**task.instance_config, **task.script_config}
+    assert task.script is not None, "a script run always has its script"
+    script = task.script
+    merged = {**task.instance_config, **script.config}
     config = {key: value for key, value in merged.items() if key not in CONTROL_KEYS}
     return ExecutionRequest(
-        runtime=task.runtime_name,
-        source=task.source,
+        runtime=script.runtime_name,
+        source=script.source,
         args=task.payload,
         config=config,
         meta={**task.meta, "attempt": task.attempt},
         limits=Limits(
             timeout_seconds=script_timeout(
-                task.script_config, settings.script_timeout, settings.script_timeout_max
+                script.config, settings.script_timeout, settings.script_timeout_max
             ),
             memory_bytes=settings.script_memory_bytes,
             output_bytes=settings.output_limit,
@@ -160,7 +162,8 @@ class Worker:
         lease_until = now + timedelta(seconds=self.core.settings.lease_seconds)
         async with self.core.database.write() as conn:
             return await queue.claim(
-                conn, owner=self.name, limit=limit, now=now, lease_until=lease_until
+                conn, owner=self.name, limit=limit, now=now, lease_until=lease_until,
+                instance_limit=self.core.settings.instance_concurrency or None,
             )
 
     async def perform(self, task: ClaimedTask) -> None:

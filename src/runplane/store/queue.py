@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, select, update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.store.records import (
@@ -24,9 +24,11 @@ from runplane.store.records import (
     RUNNING,
     SUCCESS,
     ClaimedTask,
+    ScriptSpec,
+    ServiceSpec,
     TaskResult,
 )
-from runplane.store.tables import instances, runs, scripts, tasks
+from runplane.store.tables import instances, runs, scripts, services, tasks
 
 LOST_WORKER_ERROR = (
     "runplane: the worker running this task stopped responding {attempts} time(s) "
@@ -56,63 +58,143 @@ def _locked(query: Select[Any], conn: AsyncConnection) -> Select[Any]:
     return query
 
 
-async def claim(
-    conn: AsyncConnection, *, owner: str, limit: int, now: datetime, lease_until: datetime
-) -> list[ClaimedTask]:
-    """Lease up to `limit` of the oldest runnable tasks to `owner`, with what they need to run."""
-    candidates = _locked(
-        select(tasks.c.id)
-        .where(tasks.c.status == QUEUED, tasks.c.available_at <= now)
-        .order_by(tasks.c.id)
-        .limit(limit),
-        conn,
+# On PostgreSQL claims are serialised by this transaction-scoped advisory lock, so the
+# concurrency limits below are exact across every worker process (claims are short).
+PG_CLAIM_LOCK = 7_215_003_002
+# How many queued tasks one claim looks at to fill its slots around the limits.
+CANDIDATE_WINDOW = 8
+
+
+async def _running_counts(conn: AsyncConnection) -> list[Any]:
+    """(run_id, instance_id, max_parallel, running) for every run with running tasks."""
+    running = (
+        select(tasks.c.run_id, func.count().label("running"))
+        .where(tasks.c.status == RUNNING)
+        .group_by(tasks.c.run_id)
+        .subquery()
     )
+    query = select(
+        running.c.run_id, runs.c.instance_id, runs.c.max_parallel, running.c.running
+    ).select_from(running.join(runs, runs.c.id == running.c.run_id))
+    return list((await conn.execute(query)).all())
+
+
+async def claim(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+    kinds: tuple[str, ...] = ("script", "service"),
+    instance_limit: int | None = None,
+) -> list[ClaimedTask]:
+    """Lease up to `limit` of the oldest runnable tasks of `kinds` to `owner`.
+
+    A task is runnable when its run has fewer running tasks than its `max_parallel` and its
+    instance fewer than `instance_limit`; others stay queued (their run stays pending).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK)))
+    run_room: dict[int, int] = {}
+    instance_room: dict[int, int] = {}
+    for row in await _running_counts(conn):
+        if row.max_parallel is not None:
+            run_room[row.run_id] = row.max_parallel - row.running
+        if instance_limit:
+            instance_room[row.instance_id] = (
+                instance_room.get(row.instance_id, instance_limit) - row.running
+            )
+    blocked_runs = [run for run, room in run_room.items() if room <= 0]
+    blocked_instances = [instance for instance, room in instance_room.items() if room <= 0]
+    query = (
+        select(tasks.c.id, tasks.c.run_id, runs.c.instance_id, runs.c.max_parallel)
+        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+        .where(tasks.c.status == QUEUED, tasks.c.available_at <= now, runs.c.kind.in_(kinds))
+        .order_by(tasks.c.id)
+        .limit(limit * CANDIDATE_WINDOW)
+    )
+    if blocked_runs:
+        query = query.where(tasks.c.run_id.not_in(blocked_runs))
+    if blocked_instances:
+        query = query.where(runs.c.instance_id.not_in(blocked_instances))
+    chosen: list[int] = []
+    for row in (await conn.execute(query)).all():
+        room = run_room.get(row.run_id, row.max_parallel)
+        space = instance_room.get(row.instance_id, instance_limit) if instance_limit else None
+        if (room is not None and room <= 0) or (space is not None and space <= 0):
+            continue
+        chosen.append(row.id)
+        if room is not None:
+            run_room[row.run_id] = room - 1
+        if space is not None:
+            instance_room[row.instance_id] = space - 1
+        if len(chosen) == limit:
+            break
+    if not chosen:
+        return []
     claimed = (await conn.execute(
         update(tasks)
-        .where(tasks.c.id.in_(candidates.scalar_subquery()))
+        .where(tasks.c.id.in_(chosen))
         .values(
             status=RUNNING, lease_owner=owner, lease_expires_at=lease_until,
             attempts=tasks.c.attempts + 1, started_at=now,
         )
-        .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts)
+        .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
+                   tasks.c.target_data)
     )).all()
-    if not claimed:
-        return []
     run_ids = sorted({row.run_id for row in claimed})
     await conn.execute(
         update(runs)
         .where(runs.c.id.in_(run_ids), runs.c.status == PENDING)
         .values(status=PROCESSING, started_at=now)
     )
-    specs = {
-        row.run_id: row
-        for row in (await conn.execute(
-            select(
-                runs.c.id.label("run_id"), runs.c.payload, runs.c.meta, scripts.c.source,
-                scripts.c.runtime_name, scripts.c.config.label("script_config"),
-                instances.c.config.label("instance_config"),
-            )
-            .select_from(
-                runs.join(scripts, runs.c.script_id == scripts.c.id)
-                .join(instances, runs.c.instance_id == instances.c.id)
-            )
-            .where(runs.c.id.in_(run_ids))
-        )).all()
-    }
-    return [
-        ClaimedTask(
-            task_id=row.id,
-            run_id=row.run_id,
-            attempt=row.attempts,
-            runtime_name=specs[row.run_id].runtime_name,
-            source=specs[row.run_id].source,
-            payload=specs[row.run_id].payload,
-            script_config=specs[row.run_id].script_config,
-            instance_config=specs[row.run_id].instance_config,
-            meta=specs[row.run_id].meta,
+    specs = {row.run_id: row for row in (await conn.execute(_specs_query(run_ids))).all()}
+    return [_claimed(row, specs[row.run_id]) for row in sorted(claimed, key=lambda r: r.id)]
+
+
+def _specs_query(run_ids: list[int]) -> Select[Any]:
+    """What executing a task of these runs needs: the run, its instance, script, service."""
+    script_id = func.coalesce(runs.c.script_id, services.c.script_id)
+    return (
+        select(
+            runs.c.id.label("run_id"), runs.c.kind, runs.c.payload, runs.c.meta,
+            runs.c.instance_id, instances.c.name.label("instance_name"),
+            instances.c.config.label("instance_config"),
+            scripts.c.id.label("script_id"), scripts.c.source, scripts.c.runtime_name,
+            scripts.c.config.label("script_config"),
+            services.c.id.label("service_id"), services.c.name.label("service_name"),
+            services.c.type.label("service_type"), services.c.source_code,
+            services.c.command, services.c.timeout.label("service_timeout"),
+            services.c.run_method,
         )
-        for row in sorted(claimed, key=lambda row: row.id)
-    ]
+        .select_from(
+            runs.join(instances, runs.c.instance_id == instances.c.id)
+            .outerjoin(services, runs.c.service_id == services.c.id)
+            .outerjoin(scripts, scripts.c.id == script_id)
+        )
+        .where(runs.c.id.in_(run_ids))
+    )
+
+
+def _claimed(task: Any, spec: Any) -> ClaimedTask:
+    script = None
+    if spec.script_id is not None:
+        script = ScriptSpec(
+            runtime_name=spec.runtime_name, source=spec.source, config=spec.script_config
+        )
+    service = None
+    if spec.service_id is not None:
+        service = ServiceSpec(
+            name=spec.service_name, type=spec.service_type, source_code=spec.source_code,
+            command=spec.command, timeout=spec.service_timeout, run_method=spec.run_method,
+        )
+    return ClaimedTask(
+        task_id=task.id, run_id=task.run_id, kind=spec.kind, attempt=task.attempts,
+        instance_id=spec.instance_id, instance_name=spec.instance_name,
+        instance_config=spec.instance_config, payload=spec.payload, meta=spec.meta,
+        target=task.target, target_data=task.target_data, script=script, service=service,
+    )
 
 
 async def renew_leases(conn: AsyncConnection, *, owner: str, lease_until: datetime) -> int:

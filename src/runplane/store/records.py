@@ -114,18 +114,39 @@ class Run:
 
 
 @dataclass(frozen=True)
+class ScriptSpec:
+    runtime_name: str
+    source: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    type: str
+    source_code: str
+    command: str
+    timeout: float | None
+    run_method: str
+
+
+@dataclass(frozen=True)
 class ClaimedTask:
     """A task this worker holds a lease on, with everything needed to execute it."""
 
     task_id: int
     run_id: int
+    kind: str  # the run's kind: "script", "service", "batch"
     attempt: int
-    runtime_name: str
-    source: str
-    payload: Any
-    script_config: dict[str, Any]
+    instance_id: int
+    instance_name: str
     instance_config: dict[str, Any]
+    payload: Any
     meta: dict[str, Any]
+    target: str | None = None
+    target_data: dict[str, Any] | None = None
+    script: ScriptSpec | None = None
+    service: ServiceSpec | None = None
 
 
 @dataclass(frozen=True)

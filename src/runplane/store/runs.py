@@ -67,12 +67,22 @@ async def insert_run(
     targets: Sequence[str | None],
     max_attempts: int,
     now: datetime,
+    max_parallel: int | None = None,
+    target_data: Sequence[dict[str, Any] | None] | None = None,
+    extra: dict[str, Any] | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
 ) -> Run:
-    """The run and one queued task per target, in the caller's transaction."""
+    """The run and one queued task per target, in the caller's transaction.
+
+    `target_data` (one entry per target) is what the executor will see of each target;
+    `extra` sets further run columns (runtime, service_id, callback_url).
+    """
     statement = insert(runs).values(
         instance_id=instance_id, kind=kind, script_id=script_id, number=number,
         status=PENDING, trigger=trigger, payload=payload, meta=meta,
         tasks_total=len(targets), tasks_done=0, tasks_failed=0, created_at=now,
+        max_parallel=max_parallel, **(extra or {}),
     ).returning(*_RUN_COLUMNS)
     run = _run((await conn.execute(statement)).one())
     await conn.execute(insert(tasks), [
@@ -80,6 +90,8 @@ async def insert_run(
             "run_id": run.id, "position": position, "target": target, "status": QUEUED,
             "attempts": 0, "max_attempts": max_attempts, "available_at": now,
             "created_at": now, "output_truncated": False,
+            "target_data": target_data[position] if target_data is not None else None,
+            "retries_left": retries, "retry_delay": retry_delay,
         }
         for position, target in enumerate(targets)
     ])

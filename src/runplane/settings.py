@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # Workers and the queue.
     workers: int = Field(default_factory=_default_slots, ge=0, le=1024,
                          description="task slots per process (0: no embedded workers)")
+    control_slots: int = Field(
+        default=2, ge=0, le=256,
+        description="batches driven at once by this process (they wait on the runs they start)",
+    )
     lease_seconds: float = Field(default=15.0, gt=0.5, le=3600)
     max_attempts: int = Field(default=3, ge=1, le=100,
                               description="claims of a task before a lost worker fails it")

@@ -1,8 +1,10 @@
-"""The worker loop: claim tasks, execute them, record the results, keep the leases alive.
+"""The worker loop: claim tasks, perform them, record the results, keep the leases alive.
 
-One worker runs in each process that executes (inside `runplane serve`, or `runplane worker`),
-with a number of slots: tasks it runs at once. It never speaks SQL itself; it calls the store's
-queue operations. Steps are named for what they do: claim, perform, record, renew, reap.
+One worker runs in each process that executes (inside `runplane serve`, or `runplane
+worker`). It has lanes: the execution lane (scripts, service targets: a child process each)
+with `workers` slots, and the control lane (batch drivers) with `control_slots` slots. It never
+speaks SQL itself; it calls the store's queue operations. Steps are named for what they do:
+claim, perform, record, renew, reap.
 """
 
 from __future__ import annotations
@@ -13,20 +15,25 @@ import logging
 import os
 import secrets
 import socket
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from runplane.clock import utcnow
 from runplane.core.context import Core
-from runplane.engine.execution import ExecutionRequest, ExecutionResult, Executor, Limits
+from runplane.engine.execution import Executor
+from runplane.engine.performers import (
+    CONTROL_KINDS,
+    EXECUTION_KINDS,
+    WorkerContext,
+    performer_for,
+)
+from runplane.engine.script_performer import internal_failure
 from runplane.errors import StoreUnavailable
 from runplane.store import queue
-from runplane.store.records import FAILURE, ClaimedTask, TaskResult
+from runplane.store.records import ClaimedTask, TaskResult
 
 log = logging.getLogger("runplane.worker")
 
-# Keys of CONFIG that steer runplane rather than the script; the script does not see them.
-CONTROL_KEYS = ("timeout", "allow_full_access")
 RECORD_RETRIES = 8
 
 
@@ -34,88 +41,56 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def script_timeout(script_config: dict[str, Any], default: float, maximum: float) -> float:
-    """A script's `config.timeout` (seconds) if it is a positive number, capped at `maximum`."""
-    wanted = script_config.get("timeout")
-    if isinstance(wanted, int | float) and not isinstance(wanted, bool) and wanted > 0:
-        return min(float(wanted), maximum)
-    return min(default, maximum)
+@dataclass
+class Lane:
+    """A set of slots for some run kinds, with its own claim loop."""
 
-
-def execution_request(task: ClaimedTask, core: Core) -> ExecutionRequest:
-    settings = core.settings
-    assert task.script is not None, "a script run always has its script"
-    script = task.script
-    merged = {**task.instance_config, **script.config}
-    config = {key: value for key, value in merged.items() if key not in CONTROL_KEYS}
-    return ExecutionRequest(
-        runtime=script.runtime_name,
-        source=script.source,
-        args=task.payload,
-        config=config,
-        meta={**task.meta, "attempt": task.attempt},
-        limits=Limits(
-            timeout_seconds=script_timeout(
-                script.config, settings.script_timeout, settings.script_timeout_max
-            ),
-            memory_bytes=settings.script_memory_bytes,
-            output_bytes=settings.output_limit,
-            file_size_bytes=settings.file_size_limit,
-            open_files=settings.open_files_limit,
-        ),
-    )
-
-
-def task_result(result: ExecutionResult) -> TaskResult:
-    return TaskResult(
-        status=result.outcome,
-        exit_code=result.exit_code,
-        stdout=result.stdout,
-        stderr=result.stderr,
-        output_truncated=result.truncated,
-        started_at=result.started_at,
-        finished_at=result.finished_at,
-        duration_ms=result.duration_ms,
-        error=result.error,
-    )
-
-
-def internal_failure(message: str) -> TaskResult:
-    now = utcnow()
-    return TaskResult(
-        status=FAILURE, exit_code=None, stdout="", stderr=message, output_truncated=False,
-        started_at=now, finished_at=now, duration_ms=0, error=message,
-    )
+    name: str
+    kinds: tuple[str, ...]
+    slots: int
+    active: set[asyncio.Task[None]] = field(default_factory=set)
+    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Worker:
     def __init__(self, core: Core, executor: Executor, *, slots: int) -> None:
         self.core = core
         self.executor = executor
-        self.slots = max(1, slots)
         self.name = worker_name()
-        self._active: set[asyncio.Task[None]] = set()
-        self._slot_freed = asyncio.Event()
+        self.context = WorkerContext(core=core, executor=executor, worker_name=self.name)
+        self.lanes = [Lane("execution", EXECUTION_KINDS, max(1, slots))]
+        if core.settings.control_slots > 0:
+            self.lanes.append(Lane("control", CONTROL_KINDS, core.settings.control_slots))
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def slots(self) -> int:
+        return self.lanes[0].slots
+
+    def _all_active(self) -> set[asyncio.Task[None]]:
+        return set().union(*(lane.active for lane in self.lanes))
 
     # Life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.executor.start()
         self._loops = [
-            asyncio.create_task(self._claim_loop(), name="runplane-claim"),
+            *(asyncio.create_task(self._claim_loop(lane), name=f"runplane-claim-{lane.name}")
+              for lane in self.lanes),
             asyncio.create_task(self._renew_loop(), name="runplane-renew"),
             asyncio.create_task(self._reap_loop(), name="runplane-reap"),
         ]
-        log.info("worker %s started with %d slots", self.name, self.slots)
+        log.info("worker %s started: %s", self.name,
+                 ", ".join(f"{lane.slots} {lane.name} slot(s)" for lane in self.lanes))
 
     async def stop(self) -> None:
         """Stop claiming; let running tasks finish within the grace period, then give back."""
         self._stopping.set()
-        self.core.signals.work_queued()  # wake the claim loop so it sees the stop
-        if self._active:
-            _, pending = await asyncio.wait(self._active, timeout=self.core.settings.shutdown_grace)
+        self.core.signals.work_queued()  # wake the claim loops so they see the stop
+        active = self._all_active()
+        if active:
+            _, pending = await asyncio.wait(active, timeout=self.core.settings.shutdown_grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -131,16 +106,16 @@ class Worker:
 
     # Claim and perform --------------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
+    async def _claim_loop(self, lane: Lane) -> None:
         settings = self.core.settings
         while not self._stopping.is_set():
-            free = self.slots - len(self._active)
+            free = lane.slots - len(lane.active)
             if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+                lane.slot_freed.clear()
+                await lane.slot_freed.wait()
                 continue
             try:
-                claimed = await self.claim(free)
+                claimed = await self.claim(free, lane.kinds)
             except StoreUnavailable as error:
                 log.warning("claim failed, retrying: %s", error)
                 await asyncio.sleep(settings.poll_interval)
@@ -150,29 +125,31 @@ class Worker:
                 continue
             for task in claimed:
                 running = asyncio.create_task(self.perform(task), name=f"task-{task.task_id}")
-                self._active.add(running)
-                running.add_done_callback(self._task_done)
+                lane.active.add(running)
+                running.add_done_callback(lambda done, lane=lane: self._task_done(lane, done))
 
-    def _task_done(self, running: asyncio.Task[None]) -> None:
-        self._active.discard(running)
-        self._slot_freed.set()
+    @staticmethod
+    def _task_done(lane: Lane, running: asyncio.Task[None]) -> None:
+        lane.active.discard(running)
+        lane.slot_freed.set()
 
-    async def claim(self, limit: int) -> list[ClaimedTask]:
+    async def claim(self, limit: int, kinds: tuple[str, ...] = EXECUTION_KINDS
+                    ) -> list[ClaimedTask]:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.core.settings.lease_seconds)
         async with self.core.database.write() as conn:
             return await queue.claim(
                 conn, owner=self.name, limit=limit, now=now, lease_until=lease_until,
-                instance_limit=self.core.settings.instance_concurrency or None,
+                kinds=kinds, instance_limit=self.core.settings.instance_concurrency or None,
             )
 
     async def perform(self, task: ClaimedTask) -> None:
         try:
-            result = task_result(await self.executor.execute(execution_request(task, self.core)))
+            result = await performer_for(task.kind)(self.context, task)
         except asyncio.CancelledError:
             raise  # shutting down: the lease is released and the task runs again elsewhere
         except Exception as error:  # a bug of ours must not lose the task silently
-            log.exception("executing task %s failed", task.task_id)
+            log.exception("performing task %s failed", task.task_id)
             result = internal_failure(f"runplane: internal error while executing: {error!r}")
         await self.record(task, result)
 

@@ -225,7 +225,7 @@ async def finish_task(
             status=result.status, exit_code=result.exit_code, stdout=result.stdout,
             stderr=result.stderr, output_truncated=result.output_truncated,
             started_at=result.started_at, finished_at=result.finished_at,
-            duration_ms=result.duration_ms, error=result.error,
+            duration_ms=result.duration_ms, error=result.error, result=result.value,
             lease_owner=None, lease_expires_at=None,
         )
         .returning(tasks.c.run_id)

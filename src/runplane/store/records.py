@@ -162,9 +162,55 @@ class TaskResult:
     finished_at: datetime
     duration_ms: int
     error: str | None = None
+    # A structured result to keep with the task (a snippet's `results`), if any.
+    value: Any = None
 
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     has_more: bool
+
+
+# The inventory (service door) ------------------------------------------------------------
+
+DEVICE_COLUMNS = (
+    "name", "ip_address", "vendor", "model", "operating_system", "os_version", "location",
+    "description", "port",
+)
+
+
+@dataclass(frozen=True)
+class Device:
+    id: int
+    instance_id: int
+    name: str
+    ip_address: str
+    vendor: str
+    model: str
+    operating_system: str
+    os_version: str
+    location: str
+    description: str
+    port: int | None
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    def attributes(self) -> dict[str, Any]:
+        """What a snippet sees as `device`: the columns, then the custom properties."""
+        values = {name: getattr(self, name) for name in DEVICE_COLUMNS}
+        return {**self.properties, **values, "id": self.id}
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: int
+    instance_id: int
+    name: str
+    description: str
+    manually_defined: bool
+    # {property: {"value": str, "match": "inclusion"|"equality"|"regex"|"empty", "invert": bool}}
+    filters: dict[str, dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime

@@ -10,13 +10,15 @@ its attempts; then it fails with a clear error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.store import run_logs
 from runplane.store.records import (
+    ABORTED,
     FAILURE,
     PENDING,
     PROCESSING,
@@ -40,6 +42,13 @@ LOST_WORKER_ERROR = (
 class FinishedRun:
     run_id: int
     status: str
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    aborted: list[str | None]  # targets that had not started: aborted now
+    stopping: list[str | None]  # targets running now: their workers kill them
+    finished_run: FinishedRun | None
 
 
 @dataclass(frozen=True)
@@ -212,15 +221,37 @@ async def finish_task(
 ) -> Recorded:
     """Record a task's result, and end its run if this was the run's last task.
 
+    A failed task with retries left (a service's number_of_retries) goes back to the queue,
+    to be claimed again after its retry delay, unless its run is being stopped.
     When `owner` no longer holds the lease (the task was reaped and may be running
     elsewhere) the result is dropped, since another attempt owns the task.
     """
     condition = [tasks.c.id == task_id, tasks.c.status == RUNNING]
     if owner is not None:
         condition.append(tasks.c.lease_owner == owner)
-    row = (await conn.execute(
-        update(tasks)
+    current = (await conn.execute(
+        select(tasks.c.run_id, tasks.c.target, tasks.c.retries_left, tasks.c.retry_delay,
+               runs.c.stop_requested)
+        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
         .where(*condition)
+    )).first()
+    if current is None:
+        return Recorded(accepted=False)
+    await run_logs.append(
+        conn, current.run_id, result.logs, task_id=task_id, source=current.target or "",
+        now=result.finished_at,
+    )
+    retry = (
+        result.status not in (SUCCESS, ABORTED)
+        and current.retries_left > 0
+        and not current.stop_requested
+    )
+    if retry:
+        await _retry(conn, task_id, current, result)
+        return Recorded(accepted=True)
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
         .values(
             status=result.status, exit_code=result.exit_code, stdout=result.stdout,
             stderr=result.stderr, output_truncated=result.output_truncated,
@@ -228,41 +259,116 @@ async def finish_task(
             duration_ms=result.duration_ms, error=result.error, result=result.value,
             lease_owner=None, lease_expires_at=None,
         )
-        .returning(tasks.c.run_id)
-    )).first()
-    if row is None:
-        return Recorded(accepted=False)
-    return Recorded(accepted=True, finished_run=await _count_done(conn, row.run_id, result))
+    )
+    failed = 1 if result.status != SUCCESS else 0
+    finished = await _count_done(
+        conn, current.run_id, done=1, failed=failed, at=result.finished_at, last=result
+    )
+    return Recorded(accepted=True, finished_run=finished)
+
+
+async def _retry(conn: AsyncConnection, task_id: int, current: Any, result: TaskResult) -> None:
+    delay = float(current.retry_delay or 0)
+    await run_logs.append(conn, current.run_id, [{
+        "severity": "warning",
+        "message": f"{result.status}; retrying in {delay:g} s "
+                   f"({current.retries_left} retr{'y' if current.retries_left == 1 else 'ies'} "
+                   f"left): {result.error or ''}".rstrip(": "),
+    }], task_id=task_id, source=current.target or "", now=result.finished_at)
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(
+            status=QUEUED, lease_owner=None, lease_expires_at=None, attempts=0,
+            retries_left=tasks.c.retries_left - 1, result=result.value, error=result.error,
+            available_at=result.finished_at + timedelta(seconds=delay),
+        )
+    )
 
 
 async def _count_done(
-    conn: AsyncConnection, run_id: int, result: TaskResult
+    conn: AsyncConnection,
+    run_id: int,
+    *,
+    done: int,
+    failed: int,
+    at: datetime,
+    last: TaskResult | None = None,
 ) -> FinishedRun | None:
-    failed = result.status != SUCCESS
+    """Count `done` tasks of the run as ended; end the run when none is left."""
     counts = (await conn.execute(
         update(runs)
         .where(runs.c.id == run_id)
-        .values(
-            tasks_done=runs.c.tasks_done + 1,
-            tasks_failed=runs.c.tasks_failed + (1 if failed else 0),
-        )
-        .returning(runs.c.tasks_done, runs.c.tasks_total, runs.c.tasks_failed, runs.c.started_at)
+        .values(tasks_done=runs.c.tasks_done + done, tasks_failed=runs.c.tasks_failed + failed)
+        .returning(runs.c.tasks_done, runs.c.tasks_total, runs.c.tasks_failed,
+                   runs.c.started_at, runs.c.stop_requested)
     )).one()
     if counts.tasks_done < counts.tasks_total:
         return None
-    if counts.tasks_total == 1:
-        status, duration_ms = result.status, result.duration_ms
+    single = counts.tasks_total == 1 and last is not None
+    if counts.stop_requested:
+        status = ABORTED
+    elif single:
+        assert last is not None
+        status = last.status
     else:
         status = FAILURE if counts.tasks_failed else SUCCESS
-        began = counts.started_at or result.started_at
-        duration_ms = int((result.finished_at - began).total_seconds() * 1000)
+    if single:
+        assert last is not None
+        duration_ms, error = last.duration_ms, last.error
+    else:
+        began = counts.started_at or at
+        duration_ms, error = max(0, int((at - began).total_seconds() * 1000)), None
+    return await _end_run(
+        conn, run_id, status=status, finished_at=at, duration_ms=duration_ms, error=error
+    )
+
+
+async def _end_run(
+    conn: AsyncConnection, run_id: int, *, status: str, finished_at: datetime,
+    duration_ms: int, error: str | None,
+) -> FinishedRun:
+    """The one place a run becomes final (anything that must happen with it belongs here)."""
     await conn.execute(
         update(runs).where(runs.c.id == run_id).values(
-            status=status, finished_at=result.finished_at, duration_ms=duration_ms,
-            error=result.error if counts.tasks_total == 1 else None,
+            status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
         )
     )
     return FinishedRun(run_id=run_id, status=status)
+
+
+async def request_stop(conn: AsyncConnection, run_id: int, *, now: datetime) -> StopOutcome:
+    """Mark the run stopped and abort its queued tasks now; running ones are the workers'."""
+    await conn.execute(update(runs).where(runs.c.id == run_id).values(stop_requested=True))
+    aborted = (await conn.execute(
+        update(tasks)
+        .where(tasks.c.run_id == run_id, tasks.c.status == QUEUED)
+        .values(status=ABORTED, finished_at=now, error="Aborted: the run was stopped.",
+                duration_ms=0)
+        .returning(tasks.c.target)
+    )).all()
+    running = (await conn.execute(
+        select(tasks.c.target).where(tasks.c.run_id == run_id, tasks.c.status == RUNNING)
+    )).all()
+    finished = None
+    if aborted:
+        finished = await _count_done(conn, run_id, done=len(aborted), failed=len(aborted), at=now)
+    return StopOutcome(
+        aborted=[row.target for row in aborted],
+        stopping=[row.target for row in running],
+        finished_run=finished,
+    )
+
+
+async def stopped_tasks(conn: AsyncConnection, *, owner: str) -> list[int]:
+    """Tasks `owner` is running whose run was asked to stop."""
+    query = (
+        select(tasks.c.id)
+        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+        .where(tasks.c.lease_owner == owner, tasks.c.status == RUNNING,
+               runs.c.stop_requested.is_(True))
+    )
+    return [row.id for row in (await conn.execute(query)).all()]
 
 
 async def requeue_expired(conn: AsyncConnection, *, now: datetime) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -164,6 +164,8 @@ class TaskResult:
     error: str | None = None
     # A structured result to keep with the task (a snippet's `results`), if any.
     value: Any = None
+    # Log lines the execution produced: {"severity", "message", "at"?: datetime}.
+    logs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -214,3 +216,50 @@ class Pool:
     filters: dict[str, dict[str, Any]]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Service:
+    id: int
+    instance_id: int
+    name: str
+    type: str
+    description: str
+    source_code: str
+    command: str
+    script_id: int | None
+    devices: list[str]
+    pools: list[str]
+    run_method: str
+    max_processes: int
+    number_of_retries: int
+    time_between_retries: float
+    timeout: float | None
+    initial_payload: dict[str, Any]
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    """One target's share of a finished (or running) run, for summaries."""
+
+    position: int
+    target: str | None
+    status: str
+    result: Any
+    exit_code: int | None
+    stdout: str | None
+    stderr: str | None
+    error: str | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    created_at: datetime
+    severity: str
+    source: str
+    message: str

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     instance_concurrency: int = Field(
         default=0, ge=0, description="tasks of one instance running at once (0: no limit)"
     )
+    stop_poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="how often workers look for stopped runs (s)"
+    )
     poll_interval: float = Field(default=0.5, gt=0, le=60,
                                  description="idle poll for work queued by other processes")
     shutdown_grace: float = Field(default=10.0, ge=0, le=3600)
@@ -60,6 +63,14 @@ class Settings(BaseSettings):
     output_limit: int = Field(default=512 * KIB, ge=1024)
     file_size_limit: int = Field(default=64 * MIB, ge=KIB)
     open_files_limit: int = Field(default=256, ge=16)
+    sandbox: str = Field(
+        default="none", pattern="^(none|bwrap)$",
+        description="bwrap: no network, read-only system, private /tmp (if bwrap works here)",
+    )
+    run_as_uid: int | None = Field(default=None, ge=0,
+                                   description="switch runs to this uid (server runs as root)")
+    run_as_gid: int | None = Field(default=None, ge=0,
+                                   description="and this gid (default: that user's group)")
 
     # Input limits.
     source_max_bytes: int = 3 * MIB
@@ -71,8 +82,44 @@ class Settings(BaseSettings):
     metadata_max_bytes: int = 64 * KIB
     page_size_max: int = 100
 
+    # Services (the service door).
+    max_targets: int = Field(default=50_000, ge=1, description="targets of one service run")
+    service_sync_wait_seconds: float = Field(
+        default=120.0, gt=0,
+        description="a synchronous run_service answers 'still running' with its runtime past this",
+    )
+
     # Synchronous runs (script endpoints) answer 408 past this wait.
     endpoint_wait_seconds: float = Field(default=300.0, gt=0)
+
+    # Batches and callbacks.
+    batch_max_jobs: int = Field(default=1000, ge=1, description="jobs in one batch")
+    batch_body_max_bytes: int = Field(default=4 * MIB, ge=KIB,
+                                      description="a batch door request body")
+    batch_retention_seconds: float = Field(
+        default=172_800.0, gt=0, description="finished batches are kept this long, then pruned"
+    )
+    batch_job_wait_seconds: float = Field(
+        default=3600.0, gt=0, description="how long a job waits for the run it started"
+    )
+    callback_timeout: float = Field(default=10.0, gt=0, le=600,
+                                    description="one callback POST, connect to last byte (s)")
+    callback_attempts: int = Field(default=10, ge=1, le=100,
+                                   description="tries of a callback before giving up")
+    callback_first_delay: float = Field(default=1.0, ge=0,
+                                        description="backoff before the second try (s)")
+    callback_max_delay: float = Field(default=300.0, ge=0,
+                                      description="the longest backoff between tries (s)")
+    callback_denied_networks: str = Field(
+        default="169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32",
+        description="comma-separated networks a callback URL may not resolve into",
+    )
+    callback_poll_interval: float = Field(default=0.5, gt=0, le=60,
+                                          description="how often the sender looks for due work")
+    callback_concurrency: int = Field(default=8, ge=1, le=256,
+                                      description="callbacks one process sends at once")
+    prune_interval: float = Field(default=600.0, gt=0,
+                                  description="how often expired batches are pruned (s)")
 
     @property
     def script_memory_bytes(self) -> int:

@@ -15,6 +15,7 @@ class Signals:
     def __init__(self) -> None:
         self._work = asyncio.Event()
         self._run_waiters: defaultdict[int, set[asyncio.Event]] = defaultdict(set)
+        self._stop = asyncio.Event()
 
     def work_queued(self) -> None:
         self._work.set()
@@ -24,6 +25,15 @@ class Signals:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
+
+    def stop_requested(self) -> None:
+        """A run was asked to stop: local workers look for their tasks of it at once."""
+        self._stop.set()
+
+    async def wait_for_stop(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout)
+        self._stop.clear()
 
     def run_finished(self, run_id: int) -> None:
         for event in self._run_waiters.pop(run_id, ()):

@@ -30,11 +30,20 @@ from runplane.engine.performers import (
 from runplane.engine.script_performer import internal_failure
 from runplane.errors import StoreUnavailable
 from runplane.store import queue
-from runplane.store.records import ClaimedTask, TaskResult
+from runplane.store.records import ABORTED, ClaimedTask, TaskResult
 
 log = logging.getLogger("runplane.worker")
 
 RECORD_RETRIES = 8
+
+
+def aborted_result() -> TaskResult:
+    now = utcnow()
+    message = "Aborted: the run was stopped."
+    return TaskResult(
+        status=ABORTED, exit_code=None, stdout="", stderr=message, output_truncated=False,
+        started_at=now, finished_at=now, duration_ms=0, error=message,
+    )
 
 
 def worker_name() -> str:
@@ -63,6 +72,9 @@ class Worker:
             self.lanes.append(Lane("control", CONTROL_KINDS, core.settings.control_slots))
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[int, asyncio.Task[None]] = {}
+        # Tasks cancelled because their run was stopped (not because we are shutting down).
+        self._aborting: set[int] = set()
 
     @property
     def slots(self) -> int:
@@ -80,6 +92,7 @@ class Worker:
               for lane in self.lanes),
             asyncio.create_task(self._renew_loop(), name="runplane-renew"),
             asyncio.create_task(self._reap_loop(), name="runplane-reap"),
+            asyncio.create_task(self._stop_loop(), name="runplane-stop"),
         ]
         log.info("worker %s started: %s", self.name,
                  ", ".join(f"{lane.slots} {lane.name} slot(s)" for lane in self.lanes))
@@ -126,11 +139,16 @@ class Worker:
             for task in claimed:
                 running = asyncio.create_task(self.perform(task), name=f"task-{task.task_id}")
                 lane.active.add(running)
-                running.add_done_callback(lambda done, lane=lane: self._task_done(lane, done))
+                self._running[task.task_id] = running
+                running.add_done_callback(
+                    lambda done, lane=lane, task_id=task.task_id: self._task_done(
+                        lane, task_id, done
+                    )
+                )
 
-    @staticmethod
-    def _task_done(lane: Lane, running: asyncio.Task[None]) -> None:
+    def _task_done(self, lane: Lane, task_id: int, running: asyncio.Task[None]) -> None:
         lane.active.discard(running)
+        self._running.pop(task_id, None)
         lane.slot_freed.set()
 
     async def claim(self, limit: int, kinds: tuple[str, ...] = EXECUTION_KINDS
@@ -147,7 +165,10 @@ class Worker:
         try:
             result = await performer_for(task.kind)(self.context, task)
         except asyncio.CancelledError:
-            raise  # shutting down: the lease is released and the task runs again elsewhere
+            if task.task_id not in self._aborting:
+                raise  # shutting down: the lease is released and the task runs again elsewhere
+            self._aborting.discard(task.task_id)
+            result = aborted_result()
         except Exception as error:  # a bug of ours must not lose the task silently
             log.exception("performing task %s failed", task.task_id)
             result = internal_failure(f"runplane: internal error while executing: {error!r}")
@@ -201,6 +222,25 @@ class Worker:
             except StoreUnavailable as error:
                 log.warning("reaping expired leases failed: %s", error)
             await asyncio.sleep(period)
+
+    async def _stop_loop(self) -> None:
+        """Kill the executions of runs asked to stop (here or from another process)."""
+        period = self.core.settings.stop_poll_interval
+        while True:
+            await self.core.signals.wait_for_stop(period)
+            if not self._running:
+                continue
+            try:
+                async with self.core.database.read() as conn:
+                    stopped = await queue.stopped_tasks(conn, owner=self.name)
+            except StoreUnavailable as error:
+                log.warning("checking for stopped runs failed: %s", error)
+                continue
+            for task_id in stopped:
+                running = self._running.get(task_id)
+                if running is not None and task_id not in self._aborting:
+                    self._aborting.add(task_id)
+                    running.cancel()
 
     async def reap(self) -> int:
         """Requeue tasks of dead workers, or fail them once their attempts are used up."""

@@ -58,6 +58,13 @@ async def find_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
     return _api_key(row) if row else None
 
 
+async def get_key(conn: AsyncConnection, key_id: int) -> ApiKey | None:
+    """A key by its id (a batch's jobs run as the key that submitted it)."""
+    query = select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.id == key_id)
+    row = (await conn.execute(query)).first()
+    return _api_key(row) if row else None
+
+
 async def count_keys(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(api_keys))).scalar_one())
 

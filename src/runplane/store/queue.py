@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.store import run_logs
+from runplane.store import outbox, run_logs
 from runplane.store.records import (
     ABORTED,
     FAILURE,
@@ -329,11 +329,14 @@ async def _end_run(
     duration_ms: int, error: str | None,
 ) -> FinishedRun:
     """The one place a run becomes final (anything that must happen with it belongs here)."""
-    await conn.execute(
+    callback_url = (await conn.execute(
         update(runs).where(runs.c.id == run_id).values(
             status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
-        )
-    )
+        ).returning(runs.c.callback_url)
+    )).scalar_one_or_none()
+    if callback_url:
+        # A run's callback is written with its end, so a crash cannot part the two.
+        await outbox.insert_run_callback(conn, run_id, finished_at)
     return FinishedRun(run_id=run_id, status=status)
 
 

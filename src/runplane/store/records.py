@@ -105,6 +105,11 @@ class Run:
     finished_at: datetime | None
     duration_ms: int | None
     error: str | None
+    runtime: str | None = None
+    service_id: int | None = None
+    max_parallel: int | None = None
+    stop_requested: bool = False
+    callback_url: str | None = None
     # Filled for single-task runs (a script trace) when asked for.
     output: TaskOutput | None = None
 

@@ -11,13 +11,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.store.paging import fetch_page
-from runplane.store.records import PENDING, QUEUED, Page, Run, TaskOutput
+from runplane.store.records import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store.tables import runs, tasks
 
 _RUN_COLUMNS = tuple(runs.c[name] for name in (
     "id", "instance_id", "kind", "script_id", "number", "status", "trigger", "payload", "meta",
     "tasks_total", "tasks_done", "tasks_failed", "created_at", "started_at", "finished_at",
-    "duration_ms", "error",
+    "duration_ms", "error", "runtime", "service_id", "max_parallel", "stop_requested",
+    "callback_url",
 ))
 _OUTPUT_COLUMNS = (
     tasks.c.status.label("task_status"),
@@ -130,3 +131,20 @@ async def list_script_runs(
 async def run_status(conn: AsyncConnection, run_id: int) -> str | None:
     query = select(runs.c.status).where(runs.c.id == run_id)
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def get_run_by_runtime(conn: AsyncConnection, runtime: str) -> Run | None:
+    row = (await conn.execute(_runs_query(False).where(runs.c.runtime == runtime))).first()
+    return _run(row) if row else None
+
+
+async def target_outcomes(conn: AsyncConnection, run_id: int) -> list[TargetOutcome]:
+    """Every task of the run, in target order, with what it reported."""
+    query = (
+        select(tasks.c.position, tasks.c.target, tasks.c.status, tasks.c.result,
+               tasks.c.exit_code, tasks.c.stdout, tasks.c.stderr, tasks.c.error,
+               tasks.c.duration_ms)
+        .where(tasks.c.run_id == run_id)
+        .order_by(tasks.c.position)
+    )
+    return [TargetOutcome(**dict(row._mapping)) for row in (await conn.execute(query)).all()]

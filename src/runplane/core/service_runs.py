@@ -1,0 +1,281 @@
+"""Running services over targets: eNMS's run_service, its results, stop and logs.
+
+A run of a service is one run with one task per target device (`per_device`), or one task
+(`once`, or a service without targets). Targets come from the request's `devices`, `pools`
+and `ip_addresses` taken together, or, when none of them is given, from the service's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.clock import utcnow
+from runplane.core import services as service_core
+from runplane.core.access import Role, require
+from runplane.core.context import Core
+from runplane.core.runs import wait_for_run
+from runplane.core.targets import resolve_targets
+from runplane.errors import Invalid, NotFound, TooLarge
+from runplane.store import queue
+from runplane.store import run_logs as log_store
+from runplane.store import runs as run_store
+from runplane.store import services as service_store
+from runplane.store.records import (
+    ABORTED,
+    FINAL_STATUSES,
+    SUCCESS,
+    ApiKey,
+    Device,
+    Instance,
+    LogLine,
+    Run,
+    Service,
+    TargetOutcome,
+)
+
+SERVICE_RUN = "service"
+TARGET_KEYS = ("devices", "pools", "ip_addresses")
+RUNTIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+RUNTIME_TRIES = 50
+NO_RESULTS_YET = "No results yet."
+RESULT_NOT_SET = "Result not set by user code on service instance"
+
+
+def new_runtime(now: datetime, bump: int = 0) -> str:
+    """eNMS's runtime: the start time to the microsecond (UTC), made unique by the caller."""
+    return (now + timedelta(microseconds=bump)).strftime(RUNTIME_FORMAT)
+
+
+def status_name(status: str) -> str:
+    """The run's status in eNMS's words."""
+    if status == ABORTED:
+        return "Aborted"
+    return "Completed" if status in FINAL_STATUSES else "Running"
+
+
+def duration_text(milliseconds: int | None) -> str:
+    return str(timedelta(seconds=int((milliseconds or 0) / 1000)))
+
+
+def _wants_async(body: dict[str, Any]) -> bool:
+    value = body.get("async", False)  # the seed: async defaults to false
+    if isinstance(value, str):
+        return value.lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What run_service did: errors (nothing ran), or the run it queued."""
+
+    errors: list[str]
+    run: Run | None = None
+    service: Service | None = None
+    wait: bool = False
+
+
+async def submit(core: Core, key: ApiKey, instance: Instance, body: dict[str, Any]) -> Submitted:
+    """Validate, resolve targets and queue the run (nothing runs when a target is unknown)."""
+    require(key, Role.run, instance)
+    service = await service_core.find(core, instance, body.get("name"))
+    given = {name: body.get(name) for name in TARGET_KEYS if body.get(name) not in (None, [])}
+    if given:
+        names = {name: given.get(name) or [] for name in TARGET_KEYS}
+    else:
+        names = {"devices": service.devices, "pools": service.pools, "ip_addresses": []}
+    for name, value in names.items():
+        if not isinstance(value, list):
+            raise Invalid.field(name, "Must be a list.")
+    total = sum(len(value) for value in names.values())
+    if total > core.settings.max_targets:
+        raise TooLarge("targets", core.settings.max_targets)
+    resolved = await resolve_targets(
+        core, instance, devices=names["devices"], pools=names["pools"],
+        ip_addresses=names["ip_addresses"],
+        ignore_invalid=bool(body.get("ignore_invalid_targets", False)),
+    )
+    if resolved.errors and not body.get("ignore_invalid_targets", False):
+        return Submitted(errors=resolved.errors)
+    if len(resolved.devices) > core.settings.max_targets:
+        raise TooLarge("targets", core.settings.max_targets)
+    run = await _queue_run(core, instance, service, resolved.devices, body)
+    return Submitted(errors=resolved.errors, run=run, service=service,
+                     wait=not _wants_async(body))
+
+
+async def _queue_run(
+    core: Core, instance: Instance, service: Service, devices: list[Device],
+    body: dict[str, Any],
+) -> Run:
+    payload = {**service.initial_payload, **body}
+    per_device = service.run_method == "per_device" and devices
+    targets: list[str | None] = [device.name for device in devices] if per_device else [None]
+    target_data = [device.attributes() for device in devices] if per_device else [None]
+    meta = {
+        "service": service.name, "run_method": service.run_method, "trigger": "REST",
+        "targets": [device.name for device in devices],
+    }
+    now = utcnow()
+    for bump in range(RUNTIME_TRIES):
+        runtime = new_runtime(now, bump)
+        try:
+            async with core.database.write() as conn:
+                if await run_store.get_run_by_runtime(conn, runtime) is not None:
+                    continue
+                run = await run_store.insert_run(
+                    conn, instance_id=instance.id, kind=SERVICE_RUN, script_id=None,
+                    number=None, trigger="rest", payload=payload, meta=meta, targets=targets,
+                    max_attempts=core.settings.max_attempts, now=now,
+                    max_parallel=service.max_processes, target_data=target_data,
+                    extra={"runtime": runtime, "service_id": service.id},
+                    retries=service.number_of_retries,
+                    retry_delay=service.time_between_retries,
+                )
+        except IntegrityError:
+            continue  # another process took this runtime in the same microsecond
+        core.signals.work_queued()
+        return run
+    raise RuntimeError("could not find a free runtime for the run")
+
+
+async def run_service(
+    core: Core, key: ApiKey, instance: Instance, body: dict[str, Any]
+) -> dict[str, Any]:
+    """eNMS's /rest/run_service: the async answer at once, or the sync answer when done."""
+    submitted = await submit(core, key, instance, body)
+    if submitted.run is None:
+        return {"errors": submitted.errors}
+    run = submitted.run
+    assert run.runtime is not None
+    if not submitted.wait:
+        return {"errors": submitted.errors, "runtime": run.runtime}
+    finished = await wait_for_run(core, run.id, core.settings.service_sync_wait_seconds)
+    if finished is None:
+        return {
+            "errors": submitted.errors, "runtime": run.runtime, "status": "Running",
+            "success": None,
+            "result": f"{NO_RESULTS_YET} Still running after "
+                      f"{core.settings.service_sync_wait_seconds:g} s: poll "
+                      f"/rest/result/{submitted.service.name if submitted.service else ''}"
+                      f"/{run.runtime}",
+        }
+    answer = await summarize(core, finished)
+    answer["errors"] = submitted.errors
+    return answer
+
+
+def target_result(outcome: TargetOutcome) -> dict[str, Any]:
+    """One device's result as eNMS shows it: the snippet's `results`, or the command's."""
+    success = outcome.status == SUCCESS
+    if isinstance(outcome.result, dict) and "results" in outcome.result:
+        results = dict(outcome.result["results"] or {})
+        if not results and outcome.exit_code == 0:
+            results = {"success": False, "result": {"error": RESULT_NOT_SET}}
+        results["success"] = success
+    else:
+        results = {"success": success, "result": (outcome.stdout or "").rstrip("\n")}
+    if not success:
+        if outcome.error:
+            results.setdefault("error", outcome.error)
+        if outcome.stderr:
+            results.setdefault("stderr", outcome.stderr)
+    if outcome.exit_code is not None:
+        results.setdefault("exit_code", outcome.exit_code)
+    results["duration_ms"] = outcome.duration_ms
+    return results
+
+
+async def summarize(core: Core, run: Run) -> dict[str, Any]:
+    """The seed's synchronous answer for a finished run."""
+    async with core.database.read() as conn:
+        outcomes = await run_store.target_outcomes(conn, run.id)
+        service = (await _service_of(conn, run))
+    summary: dict[str, list[str]] = {"success": [], "failure": []}
+    devices: dict[str, Any] = {}
+    once = [outcome for outcome in outcomes if outcome.target is None]
+    for outcome in outcomes:
+        if outcome.target is not None:
+            devices[outcome.target] = target_result(outcome)
+            summary["success" if outcome.status == SUCCESS else "failure"].append(outcome.target)
+    answer: dict[str, Any] = {
+        "runtime": run.runtime,
+        "success": run.status == SUCCESS,
+        "status": status_name(run.status),
+        "summary": summary,
+        "duration": duration_text(run.duration_ms),
+        "trigger": "REST",
+        "devices": devices,
+        "errors": [],
+        "payload": run.payload,
+        "properties": (
+            service_core.as_dict(service) if service else {"name": run.meta.get("service")}
+        ),
+    }
+    if once:
+        answer["result"] = target_result(once[0])
+        targets = run.meta.get("targets", [])
+        summary["success" if once[0].status == SUCCESS else "failure"].extend(targets)
+    return answer
+
+
+async def _service_of(conn: AsyncConnection, run: Run) -> Service | None:
+    if run.service_id is None:  # the service was deleted since
+        return None
+    return await service_store.get_service_by_id(conn, run.service_id)
+
+
+async def find_run(core: Core, instance: Instance, runtime: str) -> Run:
+    async with core.database.read() as conn:
+        run = await run_store.get_run_by_runtime(conn, runtime)
+    if run is None or run.instance_id != instance.id or run.kind != SERVICE_RUN:
+        raise NotFound("Run", f"No run with runtime '{runtime}'.")
+    return run
+
+
+async def result(
+    core: Core, key: ApiKey, instance: Instance, service_name: str, runtime: str
+) -> dict[str, Any]:
+    """eNMS's /rest/result: "No results yet." while running, then the summary."""
+    require(key, Role.read, instance)
+    run = await find_run(core, instance, runtime)
+    if run.meta.get("service") != service_name:
+        raise NotFound("Run", f"No run of service '{service_name}' with runtime '{runtime}'.")
+    if not run.is_final:
+        return {"status": status_name(run.status), "result": NO_RESULTS_YET}
+    return {"status": status_name(run.status), "result": await summarize(core, run)}
+
+
+async def stop(core: Core, key: ApiKey, instance: Instance, runtime: str) -> dict[str, Any]:
+    """Stop a run now: queued targets are aborted, running ones killed by their workers."""
+    require(key, Role.run, instance)
+    run = await find_run(core, instance, runtime)
+    if run.is_final:
+        return {"runtime": runtime, "stopped": False, "status": status_name(run.status),
+                "aborted": [], "stopping": [], "message": "The run had already ended."}
+    async with core.database.write() as conn:
+        outcome = await queue.request_stop(conn, run.id, now=utcnow())
+    core.signals.stop_requested()
+    if outcome.finished_run is not None:
+        core.signals.run_finished(run.id)
+    return {
+        "runtime": runtime,
+        "stopped": True,
+        "status": "Aborted" if outcome.finished_run else "Running",
+        "aborted": [name for name in outcome.aborted if name is not None],
+        "stopping": [name for name in outcome.stopping if name is not None],
+    }
+
+
+async def logs(
+    core: Core, key: ApiKey, instance: Instance, runtime: str, *, offset: int, limit: int
+) -> tuple[Run, list[LogLine]]:
+    require(key, Role.read, instance)
+    run = await find_run(core, instance, runtime)
+    async with core.database.read() as conn:
+        lines = await log_store.read(conn, run.id, after=offset, limit=limit)
+    return run, lines

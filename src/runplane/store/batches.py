@@ -1,0 +1,206 @@
+"""Batches and their jobs: stored with their driver run, advanced job by job, pruned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.store.records import RUNNING
+from runplane.store.tables import batch_jobs, batches, instances, runs, tasks
+
+# Batch statuses.
+PENDING = "pending"
+STARTED = "running"
+FINISHED = "finished"
+# Job statuses: pending, then running (only jobs that start a run record it), then done.
+JOB_PENDING = "pending"
+JOB_RUNNING = "running"
+JOB_DONE = "done"
+BATCH_RUN = "batch"
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    instance_id: int
+    instance_name: str
+    async_id: str
+    run_id: int | None
+    status: str
+    callback_url: str | None
+    jobs_total: int
+    jobs_done: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == FINISHED
+
+
+@dataclass(frozen=True)
+class Job:
+    namespace: str
+    action: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    id: int
+    position: int
+    namespace: str
+    action: str
+    params: Any
+    status: str
+    response: Any
+    run_id: int | None
+
+
+_BATCH_COLUMNS = (
+    *(batches.c[name] for name in (
+        "id", "instance_id", "async_id", "run_id", "status", "callback_url", "jobs_total",
+        "jobs_done", "created_at", "started_at", "finished_at",
+    )),
+    instances.c.name.label("instance_name"),
+)
+_BATCH_FROM = batches.join(instances, instances.c.id == batches.c.instance_id)
+_JOB_COLUMNS = tuple(batch_jobs.c[name] for name in (
+    "id", "position", "namespace", "action", "params", "status", "response", "run_id",
+))
+
+
+def _batch(row: Row[Any]) -> Batch:
+    return Batch(**row._mapping)
+
+
+def _job(row: Row[Any]) -> BatchJob:
+    return BatchJob(**row._mapping)
+
+
+async def insert_batch(
+    conn: AsyncConnection, *, instance_id: int, async_id: str, run_id: int,
+    callback_url: str | None, jobs: Sequence[Job], now: datetime,
+) -> int:
+    """The batch and its jobs, in the caller's transaction (with its driver run)."""
+    batch_id = int((await conn.execute(
+        insert(batches).values(
+            instance_id=instance_id, async_id=async_id, run_id=run_id, status=PENDING,
+            callback_url=callback_url, jobs_total=len(jobs), jobs_done=0, created_at=now,
+        ).returning(batches.c.id)
+    )).scalar_one())
+    await conn.execute(insert(batch_jobs), [
+        {"batch_id": batch_id, "position": position, "namespace": job.namespace,
+         "action": job.action, "params": job.params, "status": JOB_PENDING}
+        for position, job in enumerate(jobs)
+    ])
+    return batch_id
+
+
+async def get_batch(conn: AsyncConnection, instance_id: int, async_id: str) -> Batch | None:
+    query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(
+        batches.c.instance_id == instance_id, batches.c.async_id == async_id
+    )
+    row = (await conn.execute(query)).first()
+    return _batch(row) if row else None
+
+
+async def batch_of_run(conn: AsyncConnection, run_id: int) -> Batch | None:
+    query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(batches.c.run_id == run_id)
+    row = (await conn.execute(query)).first()
+    return _batch(row) if row else None
+
+
+async def jobs_of(conn: AsyncConnection, batch_id: int) -> list[BatchJob]:
+    query = (
+        select(*_JOB_COLUMNS).where(batch_jobs.c.batch_id == batch_id)
+        .order_by(batch_jobs.c.position)
+    )
+    return [_job(row) for row in (await conn.execute(query)).all()]
+
+
+async def mark_started(conn: AsyncConnection, batch_id: int, now: datetime) -> None:
+    await conn.execute(
+        update(batches).where(batches.c.id == batch_id, batches.c.status == PENDING)
+        .values(status=STARTED, started_at=now)
+    )
+
+
+async def link_job_run(conn: AsyncConnection, job_id: int, run_id: int, now: datetime) -> None:
+    """Remember the run a job started, in the transaction that made the run."""
+    await conn.execute(
+        update(batch_jobs).where(batch_jobs.c.id == job_id)
+        .values(status=JOB_RUNNING, run_id=run_id, started_at=now)
+    )
+
+
+async def still_driving(conn: AsyncConnection, task_id: int, owner: str) -> bool:
+    """Whether `owner` still holds the lease on the batch's driver task (row-locked on PG)."""
+    query = select(tasks.c.id).where(
+        tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status == RUNNING
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first() is not None
+
+
+async def record_job(
+    conn: AsyncConnection, *, batch_id: int, job_id: int, response: Any, now: datetime
+) -> int:
+    """Keep a job's response and count it done; answers the batch's jobs done."""
+    marked = await conn.execute(
+        update(batch_jobs).where(batch_jobs.c.id == job_id, batch_jobs.c.status != JOB_DONE)
+        .values(status=JOB_DONE, response=response, finished_at=now)
+    )
+    # Counted once even if recorded twice.
+    step = 1 if marked.rowcount else 0
+    result = await conn.execute(
+        update(batches).where(batches.c.id == batch_id)
+        .values(jobs_done=batches.c.jobs_done + step)
+        .returning(batches.c.jobs_done)
+    )
+    return int(result.scalar_one())
+
+
+async def finish(conn: AsyncConnection, batch_id: int, now: datetime) -> None:
+    await conn.execute(
+        update(batches).where(batches.c.id == batch_id)
+        .values(status=FINISHED, finished_at=now)
+    )
+
+
+async def restart(conn: AsyncConnection, batch_id: int, run_id: int) -> None:
+    """Forget every job's answer and hand the batch to a new driver run."""
+    await conn.execute(
+        update(batch_jobs).where(batch_jobs.c.batch_id == batch_id).values(
+            status=JOB_PENDING, response=None, run_id=None, started_at=None, finished_at=None,
+        )
+    )
+    await conn.execute(
+        update(batches).where(batches.c.id == batch_id).values(
+            status=PENDING, run_id=run_id, jobs_done=0, started_at=None, finished_at=None,
+            error=None,
+        )
+    )
+
+
+async def prune(conn: AsyncConnection, *, before: datetime) -> int:
+    """Delete batches finished before `before`, their jobs and their driver runs."""
+    expired = (await conn.execute(
+        select(batches.c.id, batches.c.run_id)
+        .where(batches.c.status == FINISHED, batches.c.finished_at < before)
+    )).all()
+    if not expired:
+        return 0
+    run_ids = [row.run_id for row in expired if row.run_id is not None]
+    await conn.execute(delete(batches).where(batches.c.id.in_([row.id for row in expired])))
+    if run_ids:
+        await conn.execute(delete(runs).where(runs.c.id.in_(run_ids), runs.c.kind == BATCH_RUN))
+    return len(expired)

@@ -1,0 +1,204 @@
+"""Devices: the inventory of one instance, read and written in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from runplane.store.filters import PropertyFilter, all_of, property_text
+from runplane.store.records import Device
+from runplane.store.tables import devices
+
+T = TypeVar("T")
+
+# Names per IN list: SQLite allows 999 (older builds) or 32766 bound parameters.
+CHUNK = 500
+# Inventory writes of one instance are serialised on PostgreSQL by this advisory lock
+# (class, instance id), so two bulk imports never race on the same new name.
+PG_INVENTORY_LOCK_CLASS = 72_150_004
+EDITABLE = (
+    "ip_address", "vendor", "model", "operating_system", "os_version", "location",
+    "description", "port",
+)
+DEFAULTS: dict[str, Any] = {name: "" for name in EDITABLE} | {"port": None}
+
+_COLUMNS = tuple(devices.c[name] for name in (
+    "id", "instance_id", "name", *EDITABLE, "properties", "created_at", "updated_at",
+))
+
+
+@dataclass(frozen=True)
+class DeviceInput:
+    """A validated create-or-update: only the given columns and properties change."""
+
+    name: str
+    columns: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _device(row: Row[Any]) -> Device:
+    return Device(**row._mapping)
+
+
+async def lock_inventory(conn: AsyncConnection, instance_id: int) -> None:
+    """Serialise inventory writes of one instance (SQLite's BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            select(func.pg_advisory_xact_lock(PG_INVENTORY_LOCK_CLASS, instance_id))
+        )
+
+
+async def find_devices(
+    conn: AsyncConnection, instance_id: int, where: ColumnElement[bool], *,
+    order: Sequence[tuple[str, bool]] = (), offset: int = 0, limit: int | None = None,
+) -> list[Device]:
+    """Devices of the instance matching `where`, in `order` ((property, descending)...)."""
+    query = select(*_COLUMNS).where(devices.c.instance_id == instance_id, where)
+    if order or offset or limit is not None:
+        dialect = conn.dialect.name
+        keys = [_sort_key(dialect, name, descending) for name, descending in order]
+        query = query.order_by(*keys, devices.c.name.collate(_binary(dialect)))
+        query = query.offset(offset).limit(limit)
+    return [_device(row) for row in (await conn.execute(query)).all()]
+
+
+def _binary(dialect: str) -> str:
+    # Code point order on both databases (PostgreSQL's default collation follows the locale).
+    return "C" if dialect == "postgresql" else "BINARY"
+
+
+def _sort_key(dialect: str, name: str, descending: bool) -> ColumnElement[Any]:
+    key: ColumnElement[Any]
+    if name == "port":
+        key = func.coalesce(devices.c.port, 0)
+    else:
+        key = property_text(dialect, name).collate(_binary(dialect))
+    return key.desc() if descending else key.asc()
+
+
+async def filter_devices(
+    conn: AsyncConnection, instance_id: int, filters: list[PropertyFilter], *,
+    order: Sequence[tuple[str, bool]] = (), offset: int = 0, limit: int | None = None,
+) -> list[Device]:
+    where = all_of(conn.dialect.name, filters)
+    return await find_devices(conn, instance_id, where, order=order, offset=offset, limit=limit)
+
+
+async def count_devices(conn: AsyncConnection, instance_id: int, where: ColumnElement[bool]
+                        ) -> int:
+    query = select(func.count()).select_from(devices).where(
+        devices.c.instance_id == instance_id, where
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def get_device(conn: AsyncConnection, instance_id: int, name: str) -> Device | None:
+    found = await find_devices(conn, instance_id, devices.c.name == name)
+    return found[0] if found else None
+
+
+async def devices_named(
+    conn: AsyncConnection, instance_id: int, names: Iterable[str]
+) -> list[Device]:
+    """The devices among `names` that exist (any number of names, queried in chunks)."""
+    found: list[Device] = []
+    for part in chunks(sorted(set(names))):
+        found += await find_devices(conn, instance_id, devices.c.name.in_(part))
+    return found
+
+
+async def devices_at(
+    conn: AsyncConnection, instance_id: int, addresses: Iterable[str]
+) -> list[Device]:
+    """Every device whose ip_address is one of `addresses`."""
+    found: list[Device] = []
+    for part in chunks(sorted(set(addresses))):
+        found += await find_devices(conn, instance_id, devices.c.ip_address.in_(part))
+    return found
+
+
+async def device_ids(
+    conn: AsyncConnection, instance_id: int, names: Iterable[str]
+) -> dict[str, int]:
+    """name -> id for the names that exist."""
+    ids: dict[str, int] = {}
+    for part in chunks(sorted(set(names))):
+        query = select(devices.c.name, devices.c.id).where(
+            devices.c.instance_id == instance_id, devices.c.name.in_(part)
+        )
+        ids.update({row.name: row.id for row in (await conn.execute(query)).all()})
+    return ids
+
+
+def _merged(items: Iterable[DeviceInput]) -> dict[str, DeviceInput]:
+    """One input per name: a later mention of a name updates the earlier one."""
+    merged: dict[str, DeviceInput] = {}
+    for item in items:
+        before = merged.get(item.name)
+        if before is not None:
+            item = DeviceInput(
+                item.name, {**before.columns, **item.columns},
+                {**before.properties, **item.properties},
+            )
+        merged[item.name] = item
+    return merged
+
+
+async def upsert_devices(
+    conn: AsyncConnection, instance_id: int, items: Sequence[DeviceInput], now: datetime
+) -> UpsertCounts:
+    """Create or update by name, all in the caller's transaction, in a few statements.
+
+    An update changes only what the input gives: other columns stay, custom properties
+    are merged. Unchanged devices are not written (their updated_at stays).
+    """
+    await lock_inventory(conn, instance_id)
+    merged = _merged(items)
+    existing = {device.name: device for device in await devices_named(conn, instance_id, merged)}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for name, item in merged.items():
+        device = existing.get(name)
+        if device is None:
+            inserts.append({
+                "instance_id": instance_id, "name": name, **DEFAULTS, **item.columns,
+                "properties": item.properties, "created_at": now, "updated_at": now,
+            })
+            continue
+        columns = {column: getattr(device, column) for column in EDITABLE} | item.columns
+        properties = {**device.properties, **item.properties}
+        if properties == device.properties and all(
+            getattr(device, column) == value for column, value in columns.items()
+        ):
+            continue
+        updates.append({"_id": device.id, **columns, "properties": properties,
+                        "updated_at": now})
+    if inserts:
+        await conn.execute(insert(devices), inserts)
+    if updates:
+        await conn.execute(update(devices).where(devices.c.id == bindparam("_id")), updates)
+    unchanged = len(merged) - len(inserts) - len(updates)
+    return UpsertCounts(created=len(inserts), updated=len(updates), unchanged=unchanged)
+
+
+async def delete_device(conn: AsyncConnection, device_id: int) -> None:
+    await conn.execute(delete(devices).where(devices.c.id == device_id))

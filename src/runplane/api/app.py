@@ -10,10 +10,13 @@ from fastapi import FastAPI
 
 from runplane import __version__
 from runplane.api import health
+from runplane.api.batch_door import routes as batch_door
 from runplane.api.body_limit import BodyLimitMiddleware
 from runplane.api.script_door import endpoints, instances, scripts
+from runplane.api.service_door import inventory as service_inventory
+from runplane.api.service_door import services as service_runs
 from runplane.core.context import open_core
-from runplane.engine.runner import start_worker
+from runplane.engine.runner import start_sender, start_worker
 from runplane.settings import Settings
 
 log = logging.getLogger("runplane")
@@ -23,6 +26,11 @@ runplane runs scripts and services on request, over REST.
 
 * **Script door** (Syncano API v1.1): `/v1.1/instances/...` — instances, scripts, runs,
   traces, script endpoints. Keys in `X-API-KEY`, `?api_key=` or `Authorization: Token <key>`.
+* **Batch door** (iVvy API 1.0): `POST /api/1.0/batch?action=run|progress|results|restart|repost`
+  — ordered jobs over runplane's namespaces, with a signed callback that is never lost.
+* **Service door** (eNMS): `/rest/...` — `run_service`, results, stop, logs, inventory
+  (devices, pools, services), query, search. HTTP Basic
+  with an API key as the password, or `X-API-KEY`; the instance from `X-RUNPLANE-INSTANCE`.
 """
 
 
@@ -32,11 +40,14 @@ def create_app(settings: Settings) -> FastAPI:
         core = await open_core(settings)
         app.state.core = core
         worker = await start_worker(core) if settings.workers > 0 else None
+        sender = await start_sender(core) if settings.workers > 0 else None
         try:
             yield
         finally:
             if worker is not None:
                 await worker.stop()
+            if sender is not None:
+                await sender.stop()
             await core.database.close()
 
     app = FastAPI(
@@ -47,4 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(instances.router)
     app.include_router(scripts.router)
     app.include_router(endpoints.router)
+    app.include_router(batch_door.router)
+    app.include_router(service_inventory.router)
+    app.include_router(service_runs.router)
     return app

@@ -1,5 +1,7 @@
 """Running services over targets: eNMS's run_service, its results, stop and logs.
 
+The caller's role on the instance is checked by the door (or the batch action) beforehand.
+
 A run of a service is one run with one task per target device (`per_device`), or one task
 (`once`, or a service without targets). Targets come from the request's `devices`, `pools`
 and `ip_addresses` taken together, or, when none of them is given, from the service's own.
@@ -16,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.clock import utcnow
 from runplane.core import services as service_core
-from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.core.runs import wait_for_run
 from runplane.core.targets import resolve_targets
@@ -29,7 +30,6 @@ from runplane.store.records import (
     ABORTED,
     FINAL_STATUSES,
     SUCCESS,
-    ApiKey,
     Device,
     Instance,
     LogLine,
@@ -79,9 +79,10 @@ class Submitted:
     wait: bool = False
 
 
-async def submit(core: Core, key: ApiKey, instance: Instance, body: dict[str, Any]) -> Submitted:
+async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
     """Validate, resolve targets and queue the run (nothing runs when a target is unknown)."""
-    require(key, Role.run, instance)
+    if not isinstance(body, dict):
+        raise Invalid.field("non_field_errors", "The body must be a JSON object.")
     service = await service_core.find(core, instance, body.get("name"))
     given = {name: body.get(name) for name in TARGET_KEYS if body.get(name) not in (None, [])}
     if given:
@@ -143,11 +144,9 @@ async def _queue_run(
     raise RuntimeError("could not find a free runtime for the run")
 
 
-async def run_service(
-    core: Core, key: ApiKey, instance: Instance, body: dict[str, Any]
-) -> dict[str, Any]:
+async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, Any]:
     """eNMS's /rest/run_service: the async answer at once, or the sync answer when done."""
-    submitted = await submit(core, key, instance, body)
+    submitted = await submit(core, instance, body)
     if submitted.run is None:
         return {"errors": submitted.errors}
     run = submitted.run
@@ -238,10 +237,9 @@ async def find_run(core: Core, instance: Instance, runtime: str) -> Run:
 
 
 async def result(
-    core: Core, key: ApiKey, instance: Instance, service_name: str, runtime: str
+    core: Core, instance: Instance, service_name: str, runtime: str
 ) -> dict[str, Any]:
     """eNMS's /rest/result: "No results yet." while running, then the summary."""
-    require(key, Role.read, instance)
     run = await find_run(core, instance, runtime)
     if run.meta.get("service") != service_name:
         raise NotFound("Run", f"No run of service '{service_name}' with runtime '{runtime}'.")
@@ -250,9 +248,8 @@ async def result(
     return {"status": status_name(run.status), "result": await summarize(core, run)}
 
 
-async def stop(core: Core, key: ApiKey, instance: Instance, runtime: str) -> dict[str, Any]:
+async def stop(core: Core, instance: Instance, runtime: str) -> dict[str, Any]:
     """Stop a run now: queued targets are aborted, running ones killed by their workers."""
-    require(key, Role.run, instance)
     run = await find_run(core, instance, runtime)
     if run.is_final:
         return {"runtime": runtime, "stopped": False, "status": status_name(run.status),
@@ -272,9 +269,8 @@ async def stop(core: Core, key: ApiKey, instance: Instance, runtime: str) -> dic
 
 
 async def logs(
-    core: Core, key: ApiKey, instance: Instance, runtime: str, *, offset: int, limit: int
+    core: Core, instance: Instance, runtime: str, *, offset: int, limit: int
 ) -> tuple[Run, list[LogLine]]:
-    require(key, Role.read, instance)
     run = await find_run(core, instance, runtime)
     async with core.database.read() as conn:
         lines = await log_store.read(conn, run.id, after=offset, limit=limit)

@@ -1,5 +1,8 @@
 """Services: a named thing to run over targets, with eNMS's field names.
 
+Like the inventory, these operations take the instance already authorised: the service door
+and the batch actions check the caller's role before calling them.
+
 Types: `python_snippet_service` (a Python snippet run per device, code in `source_code`),
 `shell_command_service` (a shell command, `command`) and `script_service` (a script of the
 script door, `script` = its id). Fields eNMS has that runplane does not use are kept as given
@@ -12,12 +15,11 @@ from typing import Any
 
 from runplane.clock import utcnow
 from runplane.core import validation
-from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.errors import Invalid, NotFound
 from runplane.store import scripts as script_store
 from runplane.store import services as store
-from runplane.store.records import ApiKey, Instance, Page, Service
+from runplane.store.records import Instance, Page, Service
 
 PYTHON_SNIPPET = "python_snippet_service"
 SHELL_COMMAND = "shell_command_service"
@@ -183,9 +185,10 @@ async def find(core: Core, instance: Instance, name: Any) -> Service:
     return service
 
 
-async def save(core: Core, key: ApiKey, instance: Instance, given: dict[str, Any]) -> Service:
+async def save(core: Core, instance: Instance, given: Any) -> Service:
     """Create the named service, or update it if it exists (eNMS's create-or-update)."""
-    require(key, Role.write, instance)
+    if not isinstance(given, dict):
+        raise Invalid.field("non_field_errors", "A service is a JSON object.")
     name = _name(given.get("name"))
     async with core.database.read() as conn:
         current = await store.get_service(conn, instance.id, name)
@@ -198,16 +201,14 @@ async def save(core: Core, key: ApiKey, instance: Instance, given: dict[str, Any
         return await store.update_service(conn, current.id, fields, utcnow())
 
 
-async def get(core: Core, key: ApiKey, instance: Instance, name: str) -> Service:
-    require(key, Role.read, instance)
+async def get(core: Core, instance: Instance, name: str) -> Service:
     return await find(core, instance, name)
 
 
 async def list_services(
-    core: Core, key: ApiKey, instance: Instance, *, after: int | None = None, limit: int = 1000,
+    core: Core, instance: Instance, *, after: int | None = None, limit: int = 1000,
     filters: dict[str, Any] | None = None,
 ) -> Page[Service]:
-    require(key, Role.read, instance)
     known = {name: value for name, value in (filters or {}).items()
              if name in ("name", "type", "run_method", "description")}
     async with core.database.read() as conn:
@@ -216,12 +217,12 @@ async def list_services(
         )
 
 
-async def delete(core: Core, key: ApiKey, instance: Instance, name: str) -> None:
-    """Delete a service; its past runs stay readable by runtime."""
-    require(key, Role.write, instance)
+async def delete(core: Core, instance: Instance, name: str) -> Service:
+    """Delete a service and answer it as it was; its past runs stay readable by runtime."""
     service = await find(core, instance, name)
     async with core.database.write() as conn:
         await store.delete_service(conn, service.id)
+    return service
 
 
 def as_dict(service: Service) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from runplane.core.signals import Signals
 from runplane.settings import Settings
 from runplane.store import keys as key_store
 from runplane.store.database import Database
+from runplane.store.notify import Listener
 
 KEY_SECRET_FACT = "api_key_secret"
 
@@ -27,3 +28,16 @@ async def open_core(settings: Settings, *, pooled: bool = True) -> Core:
     async with database.write() as conn:
         secret = await key_store.set_fact_once(conn, KEY_SECRET_FACT, secrets.token_hex(32))
     return Core(settings=settings, database=database, key_secret=secret)
+
+
+def start_listening(core: Core) -> Listener | None:
+    """On PostgreSQL, hear other processes' new work and ended runs at once (not by polling)."""
+    if not core.database.is_postgres:
+        return None
+    listener = Listener(
+        core.settings.database,
+        on_work=core.signals.work_queued,
+        on_run_ended=core.signals.run_finished,
+    )
+    listener.start()
+    return listener

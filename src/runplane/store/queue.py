@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.store import outbox, run_logs
+from runplane.store import notify, outbox, run_logs
 from runplane.store.records import (
     ABORTED,
     FAILURE,
@@ -337,6 +337,7 @@ async def _end_run(
     if callback_url:
         # A run's callback is written with its end, so a crash cannot part the two.
         await outbox.insert_run_callback(conn, run_id, finished_at)
+    await notify.run_ended(conn, run_id)
     return FinishedRun(run_id=run_id, status=status)
 
 
@@ -389,6 +390,8 @@ async def requeue_expired(conn: AsyncConnection, *, now: datetime) -> int:
         .where(tasks.c.id.in_(expired.scalar_subquery()))
         .values(status=QUEUED, lease_owner=None, lease_expires_at=None, available_at=now)
     )
+    if result.rowcount:
+        await notify.work_queued(conn)
     return int(result.rowcount or 0)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.store import notify
 from runplane.store.paging import fetch_page
 from runplane.store.records import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store.tables import runs, tasks
@@ -96,6 +97,7 @@ async def insert_run(
         }
         for position, target in enumerate(targets)
     ])
+    await notify.work_queued(conn)
     return run
 
 

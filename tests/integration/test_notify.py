@@ -1,0 +1,48 @@
+"""PostgreSQL LISTEN/NOTIFY: another process's new work and ended runs are heard at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runplane.clock import utcnow
+from runplane.core import instances, runs, scripts
+from runplane.core.context import Core, open_core, start_listening
+from runplane.settings import Settings
+from runplane.store import queue
+from runplane.store.records import SUCCESS, ApiKey, TaskResult
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_second_process_hears_new_work_and_ended_runs(
+    core: Core, admin: ApiKey, database_url: str
+) -> None:
+    if not core.database.is_postgres:
+        assert start_listening(core) is None  # SQLite: other processes poll
+        return
+    other = await open_core(Settings(database=database_url))
+    listener = start_listening(other)
+    assert listener is not None
+    try:
+        await asyncio.sleep(0.3)  # let it LISTEN
+        work = asyncio.create_task(other.signals.wait_for_work(10))
+        await instances.create(core, admin, {"name": "notify"})
+        script = await scripts.create(
+            core, admin, "notify", {"label": "s", "runtime_name": "python3", "source": "pass"}
+        )
+        _, run = await runs.run_script(core, admin, "notify", script.number, {})
+        await asyncio.wait_for(work, 5)
+        ended = other.signals.watch_run(run.id)
+        now = utcnow()
+        async with core.database.write() as conn:
+            [task] = await queue.claim(conn, owner="w", limit=1, now=now, lease_until=now)
+            await queue.finish_task(conn, task_id=task.task_id, owner="w", result=TaskResult(
+                status=SUCCESS, exit_code=0, stdout="", stderr="", output_truncated=False,
+                started_at=now, finished_at=now, duration_ms=0,
+            ))
+        await asyncio.wait_for(ended.wait(), 5)
+    finally:
+        await listener.stop()
+        await other.database.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -153,9 +153,9 @@ def test_script_create_get_list_put_patch_delete(client: httpx.Client, instance:
     script_id = script["id"]
     assert script_id == 1  # scripts are numbered per instance
     path = script_path(instance, script_id)
-    assert {k: script[k] for k in ("label", "description", "source", "runtime_name", "config")} \
-        == {"label": "first", "description": "d", "source": "print(1)",
-            "runtime_name": "python3", "config": {"a": 1}}
+    given = {"label": "first", "description": "d", "source": "print(1)",
+             "runtime_name": "python3", "config": {"a": 1}}
+    assert {name: script[name] for name in given} == given
     assert script["links"] == {
         "self": path,
         "runtimes": f"{scripts_path(instance)}runtimes/",
@@ -379,6 +379,8 @@ def placed(key: str, placement: str) -> dict[str, Any]:
             return {"headers": {"X-API-KEY": key}}
         case "query":
             return {"params": {"api_key": key}}
+        case "query-apikey":
+            return {"params": {"apikey": key}}
         case "authorization-token":
             return {"headers": {"Authorization": f"Token {key}"}}
         case "authorization-lowercase":  # what syncano-python sends
@@ -386,7 +388,9 @@ def placed(key: str, placement: str) -> dict[str, Any]:
     raise AssertionError(placement)
 
 
-PLACEMENTS = ["x-api-key", "query", "authorization-token", "authorization-lowercase"]
+PLACEMENTS = [
+    "x-api-key", "query", "query-apikey", "authorization-token", "authorization-lowercase",
+]
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)

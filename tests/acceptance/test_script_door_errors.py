@@ -333,3 +333,120 @@ def test_instance_metadata_limits(client: httpx.Client, metadata: Any, message: 
     response = client.post(INSTANCES, json={"name": unique_name(), "metadata": metadata})
     assert response.status_code == 400
     assert response.json() == {"metadata": [message]}
+
+
+# Inputs a database cannot store: a clear 4xx, never a 500 ---------------------------------
+
+HUGE = "9" * 25
+
+
+@pytest.mark.parametrize(
+    "suffix", [f"{HUGE}/", f"{HUGE}/traces/", "{script}/traces/" + HUGE + "/", "²/", "٣/"]
+)
+def test_ids_no_script_can_have_are_404(
+    client: httpx.Client, instance: str, script_id: int, suffix: str
+) -> None:
+    response = client.get(scripts_path(instance) + suffix.format(script=script_id))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_cursor_past_every_id_is_an_empty_page(
+    client: httpx.Client, instance: str, script_id: int
+) -> None:
+    for path in (scripts_path(instance), f"{script_path(instance, script_id)}traces/"):
+        response = client.get(path, params={"last_pk": HUGE, "direction": 1, "ordering": "asc"})
+        assert response.status_code == 200, response.text
+        assert response.json()["objects"] == []
+    descending = client.get(scripts_path(instance), params={"last_pk": HUGE, "ordering": "desc"})
+    assert [item["id"] for item in descending.json()["objects"]] == [script_id]
+
+
+def test_endpoint_for_a_huge_script_id_is_a_field_error(
+    client: httpx.Client, instance: str
+) -> None:
+    response = client.post(
+        f"{INSTANCES}{instance}/endpoints/scripts/", json={"name": "e", "script": int(HUGE)}
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["script"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"label": "a\x00b"}, "label"),
+        ({"description": "\x00"}, "description"),
+        ({"source": "print('\x00')"}, "source"),
+    ],
+)
+def test_nul_characters_in_text_are_400(
+    client: httpx.Client, instance: str, fields: dict[str, Any], field: str
+) -> None:
+    response = client.post(scripts_path(instance), json=script_body(**fields))
+    assert response.status_code == 400
+    assert response.json() == {field: ["Null characters are not allowed."]}
+
+
+def test_nul_in_instance_description_is_400(client: httpx.Client) -> None:
+    response = client.post(INSTANCES, json={"name": unique_name(), "description": "a\x00"})
+    assert response.status_code == 400
+    assert response.json() == {"description": ["Null characters are not allowed."]}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"payload": {"a": NaN}}',
+        b'{"payload": {"a": Infinity}}',
+        b'{"payload": {"a": -Infinity}}',
+        b'{"payload": {"a": 1e999}}',
+        b'{"payload": {"a": "\\ud800"}}',  # a lone surrogate, escaped
+        b'{"payload": {"a": "\xed\xa0\x80"}}',  # a lone surrogate, as raw bytes
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["nan", "infinity", "-infinity", "1e999", "escaped-surrogate", "raw-surrogate", "deep"],
+)
+def test_json_no_database_can_store_is_a_parse_error(
+    client: httpx.Client, instance: str, script_id: int, raw: bytes
+) -> None:
+    path = f"{script_path(instance, script_id)}run/"
+    response = client.post(path, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("JSON parse error - ")
+    assert client.get(f"{script_path(instance, script_id)}traces/").json()["objects"] == []
+
+
+@pytest.mark.parametrize(
+    "payload", ['{"a": NaN}', '{"a": "\\ud800"}', "[" * 5000 + "]" * 5000]
+)
+def test_payload_string_no_database_can_store_is_400(
+    client: httpx.Client, instance: str, script_id: int, payload: str
+) -> None:
+    response = client.post(f"{script_path(instance, script_id)}run/", json={"payload": payload})
+    assert response.status_code == 400
+    assert response.json() == {"payload": ["Not a valid JSON string."]}
+
+
+def test_escaped_surrogate_pairs_are_fine(
+    client: httpx.Client, instance: str, script_id: int
+) -> None:
+    # json.dumps (and so syncano-python) escapes an emoji as a surrogate pair.
+    response = client.post(
+        f"{script_path(instance, script_id)}run/",
+        content=json.dumps({"payload": {"emoji": "\U0001f600"}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "suffix", ["a%00b/", "a%00b/run/", "p/ab%00c/hook/", "p/" + "a" * 40 + "/a%00b/"]
+)
+def test_endpoint_names_and_links_with_nul_are_404(
+    client: httpx.Client, instance: str, suffix: str
+) -> None:
+    method = "GET" if suffix == "a%00b/" else "POST"
+    response = client.request(method, f"{INSTANCES}{instance}/endpoints/scripts/{suffix}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}

@@ -242,7 +242,7 @@ def test_slow_script_answers_408_and_keeps_running(
     assert answer.status_code == 408, answer.text
     body = answer.json()
     assert body["detail"] == "Script took too much time."
-    assert ENDPOINT_WAIT_SECONDS - 0.5 <= waited < ENDPOINT_WAIT_SECONDS + 2.5
+    assert ENDPOINT_WAIT_SECONDS - 0.5 <= waited < ENDPOINT_WAIT_SECONDS + 5
     # Where to find the run when it ends: the script's trace.
     trace_link = body["links"]["self"]
     assert trace_link == f"{script_path(instance, script_id)}traces/{body['id']}/"

@@ -55,6 +55,8 @@ async def _script_id(core: Core, instance: Instance, value: Any) -> int:
     except (TypeError, ValueError):
         raise Invalid.field("script", "A valid integer is required.") from None
     try:
+        if not 0 < number <= validation.ID_MAX:  # no such script; the query would fail
+            raise NotFound("Script", "Not found.")
         return (await find_script(core, instance, number)).id
     except NotFound:
         raise Invalid.field(
@@ -94,6 +96,9 @@ async def create(
 
 
 async def find(core: Core, instance: Instance, name: str) -> ScriptEndpoint:
+    # A name no endpoint can have is not looked up (a NUL in it would fail the query).
+    if not NAME_PATTERN.match(name.lower()):
+        raise NotFound("Script Endpoint", "Not found.")
     async with core.database.read() as conn:
         endpoint = await store.get_endpoint(conn, instance.id, name.lower())
     if endpoint is None:
@@ -183,6 +188,8 @@ async def run_public(
     request_meta: dict[str, Any],
 ) -> EndpointRun:
     instance = await find_instance(core, instance_name)
+    if not (link.isascii() and link.isalnum() and NAME_PATTERN.match(name.lower())):
+        raise NotFound("Script Endpoint", "Not found.")
     async with core.database.read() as conn:
         endpoint = await store.get_public_endpoint(conn, instance.id, link, name.lower())
     if endpoint is None:

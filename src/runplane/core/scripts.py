@@ -24,6 +24,8 @@ def _source(core: Core, value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise Invalid.field("source", "Not a valid string.")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise Invalid.field("source", validation.NUL_MESSAGE)
     limit = core.settings.source_max_bytes
     if len(value.encode()) > limit:
         raise Invalid.field("source", f"Ensure this field has no more than {limit} bytes.")

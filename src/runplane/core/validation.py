@@ -7,17 +7,58 @@ strings inside the JSON body; the server accepted both forms, and so do we.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from runplane.errors import Invalid
 from runplane.settings import Settings
+
+# Numbers (script, trace, endpoint ids) are 32-bit in the store: a larger one names nothing,
+# and must not reach a query, which would fail on it.
+ID_MAX = 2**31 - 1
+NUL_MESSAGE = "Null characters are not allowed."
+# Where a lone UTF-16 surrogate may hide: an escape (\ud800) or raw surrogate bytes, which
+# json.loads lets through. Only then is the (costlier) full check made.
+_SURROGATE_HINT_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_HINT_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text} is out of range")
+    return number
+
+
+def loads(document: str | bytes) -> Any:
+    """json.loads, keeping only what both databases can store; ValueError otherwise.
+
+    Python's parser accepts NaN, Infinity, 1e999 and lone surrogates (PostgreSQL refuses
+    them, SQLite keeps them), and overflows the stack on deep nesting.
+    """
+    try:
+        value = json.loads(document, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nesting too deep") from None
+    if isinstance(document, bytes):
+        suspicious = _SURROGATE_HINT_BYTES.search(document) is not None
+    else:
+        suspicious = _SURROGATE_HINT_TEXT.search(document) is not None
+    if suspicious:
+        json.dumps(value, ensure_ascii=False).encode()  # UnicodeEncodeError is a ValueError
+    return value
 
 
 def decode_json_field(name: str, value: Any) -> Any:
     """A field given as a JSON object/array, or as a string holding one."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return loads(value)
         except ValueError as error:
             raise Invalid.field(name, "Not a valid JSON string.") from error
     return value
@@ -83,6 +124,8 @@ def text(name: str, value: Any, *, max_chars: int, required: bool = False) -> st
         return ""
     if not isinstance(value, str):
         raise Invalid.field(name, "Not a valid string.")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL (DRF refused it too)
+        raise Invalid.field(name, NUL_MESSAGE)
     if required and not value.strip():
         raise Invalid.field(name, "This field may not be blank.")
     if len(value) > max_chars:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -10,7 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Request
 
 from runplane.api.script_door.errors import detail, too_large
-from runplane.core import keys
+from runplane.core import keys, validation
 from runplane.core.context import Core
 from runplane.store.records import ApiKey
 
@@ -42,7 +41,7 @@ async def read_body(request: Request, limit: int | None = None) -> Any:
     if content_type in FORM_TYPES and raw.lstrip()[:1] not in (b"{", b"["):
         return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
     try:
-        return json.loads(raw)
+        return validation.loads(raw)
     except ValueError as error:
         raise detail(400, f"JSON parse error - {error}") from None
 
@@ -111,7 +110,8 @@ def page_request(request: Request, *, default_descending: bool, max_size: int) -
             raise detail(400, BAD_PAGE) from None
         if number < 0:
             raise detail(400, BAD_PAGE)
-        return number
+        # Past any id the store can hold (the query would fail); a size is capped anyway.
+        return number if name == "page_size" else min(number, validation.ID_MAX)
 
     size = integer("page_size")
     direction = integer("direction")

@@ -44,10 +44,11 @@ def property_text(dialect: str, name: str) -> ColumnElement[str]:
     if name in TEXT_COLUMNS:
         return devices.c[name]
     if name == PORT:
-        return func.coalesce(cast(devices.c.port, String), "")
+        return func.coalesce(cast(devices.c.port, String), "", type_=String)
     if dialect == "postgresql":
         # ->> answers strings unquoted and other JSON values as their text; NULL if absent.
-        return func.coalesce(devices.c.properties.op("->>")(literal(name, String)), "")
+        extracted = devices.c.properties.op("->>", return_type=String)(literal(name, String))
+        return func.coalesce(extracted, "", type_=String)
     # SQLite's json_extract answers SQL values (true is 1): name booleans as JSON does.
     path = '$."' + name + '"'
     kind = func.json_type(devices.c.properties, path)
@@ -56,7 +57,7 @@ def property_text(dialect: str, name: str) -> ColumnElement[str]:
         (kind == "false", literal("false")),
         else_=cast(func.json_extract(devices.c.properties, path), String),
     )
-    return func.coalesce(value, "")
+    return func.coalesce(value, "", type_=String)
 
 
 def _contains(dialect: str, text: ColumnElement[str], value: str) -> ColumnElement[bool]:

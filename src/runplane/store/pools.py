@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from runplane.store.devices import chunks, count_devices, find_devices
+from runplane.store.devices import chunks, count_devices, find_devices, one_of
 from runplane.store.filters import PropertyFilter, all_of
 from runplane.store.records import Device, Pool
 from runplane.store.tables import devices, pool_members, pools
@@ -57,7 +57,9 @@ async def pools_named(conn: AsyncConnection, instance_id: int, names: Iterable[s
                       ) -> list[Pool]:
     found: list[Pool] = []
     for part in chunks(sorted(set(names))):
-        query = select(*_COLUMNS).where(pools.c.instance_id == instance_id, pools.c.name.in_(part))
+        query = select(*_COLUMNS).where(
+            pools.c.instance_id == instance_id, one_of(conn, pools.c.name, part)
+        )
         found += [_pool(row) for row in (await conn.execute(query)).all()]
     return found
 
@@ -92,6 +94,11 @@ async def set_members(conn: AsyncConnection, pool_id: int, device_ids: Iterable[
     rows = [{"pool_id": pool_id, "device_id": device_id} for device_id in sorted(set(device_ids))]
     if rows:
         await conn.execute(insert(pool_members), rows)
+
+
+async def member_ids(conn: AsyncConnection, pool_id: int) -> set[int]:
+    query = select(pool_members.c.device_id).where(pool_members.c.pool_id == pool_id)
+    return set((await conn.execute(query)).scalars().all())
 
 
 async def member_names(conn: AsyncConnection, pool_id: int) -> list[str]:

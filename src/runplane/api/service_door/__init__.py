@@ -1,0 +1,1 @@
+"""The service door: eNMS's REST API (`/rest/...`) over runplane's core."""

@@ -1,0 +1,183 @@
+"""eNMS's inventory REST surface: /rest/is_alive, /rest/instance, /rest/query, /rest/search.
+
+`INSTANCE_TYPES` maps a type name of `/rest/instance/{type}` (and of query and search) to
+what the core does for it; other types (service, workflow) are added there by their modules.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from runplane.api.service_door.auth import CoreDep, Reader, Writer
+from runplane.api.service_door.body import json_body
+from runplane.api.service_door.errors import Alert, ServiceDoorRoute
+from runplane.core import inventory, pools
+from runplane.core.context import Core
+from runplane.core.inventory import SaveReport
+from runplane.core.pool_filters import to_flat
+from runplane.core.search import SearchRequest, parse_search
+from runplane.store.records import DEVICE_COLUMNS, Device, Instance
+
+router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: inventory"])
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# runplane has no clusters: every process on one database answers the same id.
+CLUSTER_ID = 0
+
+Record = dict[str, Any]
+
+
+def _time(value: datetime) -> str:
+    return value.strftime(TIMESTAMP_FORMAT)
+
+
+def render_device(device: Device) -> Record:
+    """A device as eNMS showed it: its columns with its custom properties beside them."""
+    return {
+        "id": device.id, "type": "device",
+        **{name: getattr(device, name) for name in DEVICE_COLUMNS},
+        **device.properties,
+        "created_at": _time(device.created_at), "updated_at": _time(device.updated_at),
+    }
+
+
+def render_pool(view: pools.PoolView) -> Record:
+    """A pool: its filters in eNMS's flat form, its members if manual, and its size."""
+    pool = view.pool
+    record: Record = {
+        "id": pool.id, "type": "pool", "name": pool.name, "description": pool.description,
+        "manually_defined": pool.manually_defined, **to_flat(view.filters),
+    }
+    if view.members is not None:
+        record["devices"] = view.members
+    record |= {"device_count": view.device_count, "created_at": _time(pool.created_at),
+               "updated_at": _time(pool.updated_at)}
+    return record
+
+
+def _columns(record: Record, columns: list[str] | None) -> Record:
+    """eNMS's search records: the type and the asked columns the object has."""
+    if columns is None:
+        return record
+    return {"type": record["type"], **{name: record[name] for name in columns if name in record}}
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """What /rest/instance, /rest/query and /rest/search do for one type."""
+
+    save_one: Callable[[Core, Instance, Any], Awaitable[str]]  # answers the saved name
+    save_many: Callable[[Core, Instance, list[Any]], Awaitable[SaveReport]]
+    get: Callable[[Core, Instance, str], Awaitable[Record]]
+    delete: Callable[[Core, Instance, str], Awaitable[Record]]  # answers it as it was
+    query: Callable[[Core, Instance, dict[str, str]], Awaitable[list[Record]]]
+    search: Callable[[Core, Instance, SearchRequest], Awaitable[list[Record]]]
+
+
+async def _save_device(core: Core, instance: Instance, given: Any) -> str:
+    return (await inventory.save_device(core, instance, given)).name
+
+
+async def _save_pool(core: Core, instance: Instance, given: Any) -> str:
+    return (await pools.save_pool(core, instance, given)).name
+
+
+DEVICE_TYPE = InstanceType(
+    save_one=_save_device,
+    save_many=inventory.save_devices,
+    get=lambda core, instance, name: _one(
+        render_device, inventory.get_device(core, instance, name)
+    ),
+    delete=lambda core, instance, name: _one(
+        render_device, inventory.delete_device(core, instance, name)
+    ),
+    query=lambda core, instance, equals: _many(
+        render_device, inventory.query_devices(core, instance, equals)
+    ),
+    search=lambda core, instance, search: _many(
+        render_device, inventory.search_devices(core, instance, search)
+    ),
+)
+POOL_TYPE = InstanceType(
+    save_one=_save_pool,
+    save_many=pools.save_pools,
+    get=lambda core, instance, name: _one(render_pool, pools.get_pool(core, instance, name)),
+    delete=lambda core, instance, name: _one(render_pool, pools.delete_pool(core, instance, name)),
+    query=lambda core, instance, equals: _many(
+        render_pool, pools.query_pools(core, instance, equals)
+    ),
+    search=lambda core, instance, search: _many(
+        render_pool, pools.search_pools(core, instance, search)
+    ),
+)
+INSTANCE_TYPES: dict[str, InstanceType] = {"device": DEVICE_TYPE, "pool": POOL_TYPE}
+
+
+async def _one(render: Callable[[Any], Record], found: Awaitable[Any]) -> Record:
+    return render(await found)
+
+
+async def _many(render: Callable[[Any], Record], found: Awaitable[list[Any]]) -> list[Record]:
+    return [render(item) for item in await found]
+
+
+def instance_type(name: str) -> InstanceType:
+    found = INSTANCE_TYPES.get(name)
+    if found is None:
+        known = ", ".join(sorted(INSTANCE_TYPES))
+        raise Alert(404, f"Unknown instance type '{name}' (known: {known}).")
+    return found
+
+
+@router.get("/rest/is_alive", summary="Is the server up (no key needed)")
+async def is_alive() -> Record:
+    return {"name": socket.gethostname(), "cluster_id": CLUSTER_ID}
+
+
+@router.post("/rest/instance/{type}", summary="Create or update by name: one object or a list")
+async def save_instances(type: str, request: Request, core: CoreDep, caller: Writer) -> Record:
+    kind = instance_type(type)
+    body = await json_body(request)
+    if isinstance(body, dict):
+        # One object: a refusal is this request's error (400 alert, a field per problem).
+        return {"success": [await kind.save_one(core, caller.instance, body)], "failure": []}
+    if not isinstance(body, list):
+        raise Alert(400, "Expected a JSON object or a list of objects.")
+    report = await kind.save_many(core, caller.instance, body)
+    return {
+        "success": report.success,
+        "failure": [{"index": failure.index, "name": failure.name, "error": failure.error}
+                    for failure in report.failure],
+    }
+
+
+@router.get("/rest/instance/{type}/{name}", summary="Get one by name")
+async def get_instance(type: str, name: str, core: CoreDep, caller: Reader) -> Record:
+    return await instance_type(type).get(core, caller.instance, name)
+
+
+@router.delete("/rest/instance/{type}/{name}", summary="Delete one by name (answers it as it was)")
+async def delete_instance(type: str, name: str, core: CoreDep, caller: Writer) -> Record:
+    return await instance_type(type).delete(core, caller.instance, name)
+
+
+@router.get("/rest/query/{type}", summary="Every object whose properties equal ?property=value")
+async def query_instances(
+    type: str, request: Request, core: CoreDep, caller: Reader
+) -> list[Record]:
+    kind = instance_type(type)
+    # ?instance= picks the instance (see auth.service_instance); it is no filter.
+    equals = {key: value for key, value in request.query_params.items() if key != "instance"}
+    return await kind.query(core, caller.instance, equals)
+
+
+@router.post("/rest/search", summary="eNMS's table search: columns, criteria, order, window")
+async def search(request: Request, core: CoreDep, caller: Reader) -> list[Record]:
+    wanted = parse_search(await json_body(request))
+    found = await instance_type(wanted.type).search(core, caller.instance, wanted)
+    return [_columns(record, wanted.columns) for record in found]

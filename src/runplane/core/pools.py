@@ -1,0 +1,323 @@
+"""Pools: a manual list of devices, or property filters resolved whenever the pool is used.
+
+Created or updated by name. An update changes what it gives: flat `device_<property>` keys
+change those filters and keep the others (an empty value removes one); a structured
+`filters` object replaces them all; `devices` replaces a manual pool's members. Without
+`manually_defined`, a pool given `devices` and no filter is manual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runplane.clock import utcnow
+from runplane.core import validation
+from runplane.core.context import Core
+from runplane.core.inventory import Failure, SaveReport, describe, no_device, object_name
+from runplane.core.pool_filters import (
+    PREFIX,
+    boolean,
+    flat_filters,
+    matches,
+    string_form,
+    structured_filters,
+    to_flat,
+    to_stored,
+)
+from runplane.core.search import SearchRequest
+from runplane.errors import Invalid, NotFound
+from runplane.store import devices as device_store
+from runplane.store import pools as store
+from runplane.store.filters import REGEX, PropertyFilter
+from runplane.store.records import Instance, Pool
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+DESCRIPTION_MAX_CHARS = 4096
+UNKNOWN_SHOWN = 5
+# Keys of an eNMS pool export (or of our own answers) that are not runplane pool data.
+IGNORED_KEYS = frozenset({
+    "id", "type", "instance_id", "created_at", "updated_at", "device_count", "device_number",
+    "link_number", "last_modified", "creator", "latitude", "longitude", "links", "services",
+    "runs", "tasks", "users", "never_update", "admin_only", "owners", "access", "public",
+    "rbac_read", "rbac_edit", "rbac_run", "operator",
+})
+KNOWN_KEYS = frozenset({"name", "description", "manually_defined", "devices", "filters"})
+
+
+def no_pool(name: str) -> str:
+    return f"No pool with the name '{name}'"
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """A pool with what answers show of it: its members (manual pools) and its size."""
+
+    pool: Pool
+    members: list[str] | None
+    device_count: int
+
+    @property
+    def filters(self) -> list[PropertyFilter]:
+        return store.active_filters(self.pool)
+
+
+@dataclass(frozen=True)
+class PoolInput:
+    name: str
+    description: str | None
+    manually_defined: bool | None
+    devices: list[str] | None
+    flat: dict[str, PropertyFilter | None]
+    structured: dict[str, PropertyFilter | None] | None
+
+
+def _device_names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise Invalid.field("devices", "Must be a list of device names.")
+    return value
+
+
+def _check_other_keys(given: Mapping[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    for key, value in given.items():
+        if key in KNOWN_KEYS or key in IGNORED_KEYS or key.startswith(PREFIX):
+            continue
+        if value in ("", None, [], {}, False) or key.endswith("_match"):
+            continue
+        if key.startswith("link_"):
+            errors[key] = ["Link filters are not supported: runplane pools hold devices."]
+        else:
+            errors[key] = ["Unknown field."]
+    if given.get("operator", "all") not in ("all", "", None):
+        errors["operator"] = ['Only "all" (every filter must hold) is supported.']
+    if errors:
+        raise Invalid(errors)
+
+
+def pool_input(given: Any) -> PoolInput:
+    """A create-or-update from a JSON object in eNMS's flat form or runplane's structured one."""
+    if not isinstance(given, dict):
+        raise Invalid.field("non_field_errors", "Expected a JSON object.")
+    errors: dict[str, list[str]] = {}
+    parsed: dict[str, Any] = {}
+    checks = {
+        "name": lambda: object_name(given.get("name")),
+        "description": lambda: validation.text(
+            "description", given["description"], max_chars=DESCRIPTION_MAX_CHARS
+        ) if "description" in given else None,
+        "manually_defined": lambda: boolean("manually_defined", given["manually_defined"])
+        if "manually_defined" in given else None,
+        "devices": lambda: _device_names(given["devices"]) if "devices" in given else None,
+        # device_count and device_number are answers' sizes, not filters on "count"/"number".
+        "flat": lambda: flat_filters({k: v for k, v in given.items() if k not in IGNORED_KEYS}),
+        "structured": lambda: structured_filters(given["filters"])
+        if given.get("filters") is not None else None,
+        "others": lambda: _check_other_keys(given),
+    }
+    for key, check in checks.items():
+        try:
+            parsed[key] = check()
+        except Invalid as error:
+            errors.update(error.fields)
+    if errors:
+        raise Invalid(errors)
+    parsed.pop("others")
+    return PoolInput(**parsed)
+
+
+def _unknown(names: Sequence[str]) -> str:
+    shown = ", ".join(f"'{name}'" for name in names[:UNKNOWN_SHOWN])
+    more = f" and {len(names) - UNKNOWN_SHOWN} more" if len(names) > UNKNOWN_SHOWN else ""
+    if len(names) == 1:
+        return no_device(names[0]) + "."
+    return f"No devices with the names {shown}{more}."
+
+
+def _filters(item: PoolInput, existing: Pool | None) -> dict[str, PropertyFilter]:
+    """The pool's filters after this update."""
+    keep = existing is not None and not existing.manually_defined and item.structured is None
+    current = {f.property: f for f in store.active_filters(existing)} if keep and existing else {}
+    if item.structured is not None:
+        current = {name: f for name, f in item.structured.items() if f is not None}
+    for name, made in item.flat.items():
+        if made is None:
+            current.pop(name, None)
+        else:
+            current[name] = made
+    return current
+
+
+def _is_manual(item: PoolInput, existing: Pool | None) -> bool:
+    if item.manually_defined is not None:
+        return item.manually_defined
+    # Devices and no filter is what the client meant: a manual pool.
+    if item.devices is not None and not any(item.flat.values()) and not item.structured:
+        return True
+    return existing is not None and existing.manually_defined
+
+
+async def _save(conn: AsyncConnection, instance: Instance, item: PoolInput) -> Pool:
+    """Validate against the database, then write (nothing is written if Invalid is raised)."""
+    existing = await store.get_pool(conn, instance.id, item.name)
+    manual = _is_manual(item, existing)
+    filters = _filters(item, existing)
+    if manual and (any(item.flat.values()) or item.structured):
+        raise Invalid.field("manually_defined", "A manually defined pool lists its devices; "
+                            "it has no filters (set manually_defined: false to use filters).")
+    if manual:
+        filters = {}
+    for name, made in filters.items():
+        complaint = await store.regex_accepted(conn, made.value) if made.match == REGEX else None
+        if complaint:
+            raise Invalid.field(PREFIX + name, f"Invalid regular expression {made.value!r} for "
+                                               f"this database: {complaint}")
+    member_ids: set[int] | None = None
+    if manual and item.devices is not None:
+        ids = await device_store.device_ids(conn, instance.id, item.devices)
+        missing = sorted({name for name in item.devices if name not in ids})
+        if missing:
+            raise Invalid.field("devices", _unknown(missing))
+        member_ids = set(ids.values())
+    if existing is not None and existing.manually_defined and not manual:
+        member_ids = set()  # a manual pool turned filter pool keeps no list
+    fields: dict[str, Any] = {"manually_defined": manual, "filters": to_stored(filters)}
+    if item.description is not None:
+        fields["description"] = item.description
+    return await _write(conn, instance, item.name, existing, fields, member_ids)
+
+
+async def _write(
+    conn: AsyncConnection, instance: Instance, name: str, existing: Pool | None,
+    fields: dict[str, Any], member_ids: set[int] | None,
+) -> Pool:
+    """Insert, or update what changed (a pool saved as it was keeps its updated_at)."""
+    now = utcnow()
+    if existing is None:
+        pool = await store.insert_pool(
+            conn, instance_id=instance.id, fields={"name": name, **fields}, now=now
+        )
+        if member_ids:
+            await store.set_members(conn, pool.id, member_ids)
+        return pool
+    if member_ids is not None and member_ids == await store.member_ids(conn, existing.id):
+        member_ids = None
+    if member_ids is None and all(getattr(existing, key) == value
+                                  for key, value in fields.items()):
+        return existing
+    pool = await store.update_pool(conn, existing.id, fields, now)
+    if member_ids is not None:
+        await store.set_members(conn, pool.id, member_ids)
+    return pool
+
+
+async def save_pool(core: Core, instance: Instance, given: Any) -> Pool:
+    item = pool_input(given)
+    async with core.database.write() as conn:
+        await device_store.lock_inventory(conn, instance.id)
+        return await _save(conn, instance, item)
+
+
+async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> SaveReport:
+    """Create or update many pools in one transaction; invalid ones are reported, not fatal."""
+    success: list[str] = []
+    failures: list[Failure] = []
+    parsed: list[tuple[int, PoolInput]] = []
+    for index, given in enumerate(items):
+        try:
+            parsed.append((index, pool_input(given)))
+        except Invalid as error:
+            name = given.get("name") if isinstance(given, dict) else None
+            failures.append(Failure(index, name if isinstance(name, str) else None,
+                                    describe(error)))
+    if parsed:
+        async with core.database.write() as conn:
+            await device_store.lock_inventory(conn, instance.id)
+            for index, item in parsed:
+                try:
+                    await _save(conn, instance, item)
+                except Invalid as error:
+                    failures.append(Failure(index, item.name, describe(error)))
+                    continue
+                success.append(item.name)
+    failures.sort(key=lambda failure: failure.index)
+    return SaveReport(success=success, failure=failures)
+
+
+async def _view(conn: AsyncConnection, instance: Instance, pool: Pool) -> PoolView:
+    members = await store.member_names(conn, pool.id) if pool.manually_defined else None
+    count = len(members) if members is not None else await store.count_pool_devices(
+        conn, instance.id, pool
+    )
+    return PoolView(pool=pool, members=members, device_count=count)
+
+
+async def get_pool(core: Core, instance: Instance, name: str) -> PoolView:
+    async with core.database.read() as conn:
+        pool = await store.get_pool(conn, instance.id, name)
+        if pool is None:
+            raise NotFound("Pool", no_pool(name) + ".")
+        return await _view(conn, instance, pool)
+
+
+async def delete_pool(core: Core, instance: Instance, name: str) -> PoolView:
+    """Delete a pool (its devices stay); answers it as it was."""
+    async with core.database.write() as conn:
+        await device_store.lock_inventory(conn, instance.id)
+        pool = await store.get_pool(conn, instance.id, name)
+        if pool is None:
+            raise NotFound("Pool", no_pool(name) + ".")
+        view = await _view(conn, instance, pool)
+        await store.delete_pool(conn, pool.id)
+    return view
+
+
+def pool_attributes(view: PoolView) -> dict[str, Any]:
+    """What a pool query or search compares: its own fields and its flat filters."""
+    return {
+        "name": view.pool.name,
+        "description": view.pool.description,
+        "manually_defined": view.pool.manually_defined,
+        "device_count": view.device_count,
+        **to_flat(view.filters),
+    }
+
+
+async def _all_views(core: Core, instance: Instance) -> list[PoolView]:
+    async with core.database.read() as conn:
+        return [await _view(conn, instance, pool)
+                for pool in await store.list_pools(conn, instance.id)]
+
+
+async def query_pools(core: Core, instance: Instance, equals: Mapping[str, str]
+                      ) -> list[PoolView]:
+    """Pools whose fields (as text: true/false, numbers) equal the given values, by name."""
+    found = [
+        view for view in await _all_views(core, instance)
+        if all(string_form(pool_attributes(view).get(key)) == value
+               for key, value in equals.items())
+    ]
+    return sorted(found, key=lambda view: view.pool.name)
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers (device_count) in numeric order, before any text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, string_form(value))
+
+
+async def search_pools(core: Core, instance: Instance, search: SearchRequest) -> list[PoolView]:
+    views = [
+        view for view in await _all_views(core, instance)
+        if all(matches(item, string_form(pool_attributes(view).get(item.property)))
+               for item in search.filters)
+    ]
+    views.sort(key=lambda view: view.pool.name)
+    for name, descending in reversed(search.order):
+        views.sort(key=lambda view, n=name: _sort_key(pool_attributes(view).get(n)),
+                   reverse=descending)
+    return views[search.start:search.start + search.limit]

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,9 @@ app = typer.Typer(
 )
 key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+inventory_app = typer.Typer(help="Manage the inventory (devices and pools).",
+                            no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 
 DatabaseOption = Annotated[
     str | None,
@@ -131,18 +135,23 @@ def worker(database: DatabaseOption = None, workers: WorkersOption = None) -> No
 
 
 async def _run_worker(settings: Settings) -> None:
-    from runplane.core.context import open_core
-    from runplane.engine.runner import start_worker
+    from runplane.core.context import open_core, start_listening
+    from runplane.engine.runner import start_sender, start_worker
 
     core = await open_core(settings)
+    listener = start_listening(core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     running = await start_worker(core)
+    sender = await start_sender(core)
     logging.getLogger("runplane").info("worker running; stop with SIGTERM or Ctrl-C")
     await stop.wait()
     await running.stop()
+    await sender.stop()
+    if listener is not None:
+        await listener.stop()
     await core.database.close()
 
 
@@ -178,6 +187,63 @@ async def _create_key(
     except NotFound as error:
         typer.echo(f"runplane: no instance named {instance!r}", err=True)
         raise typer.Exit(1) from error
+    finally:
+        await core.database.close()
+
+
+@inventory_app.command("import")
+def inventory_import(
+    file: Annotated[Path, typer.Argument(help="a .json, .csv, .yaml or .yml file")],
+    instance: Annotated[str, typer.Option(help="the instance to import into")] = "default",
+    type: Annotated[str | None, typer.Option(
+        "--type", help="device | pool: what a list (or a CSV file) holds [default device]",
+    )] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Import devices and pools; bad rows are reported and the good ones kept.
+
+    Exit code 0 if every row was imported, 1 if some were refused, 2 if nothing could be read.
+    """
+    from runplane.core.inventory_import import KINDS, UnreadableFile, read_inventory_file
+
+    if type is not None and type not in KINDS:
+        typer.echo(f"runplane: --type is one of {', '.join(KINDS)}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(database=database)
+    try:
+        rows = read_inventory_file(file, type)
+    except UnreadableFile as error:
+        typer.echo(f"runplane: cannot import {file}: {error}", err=True)
+        raise typer.Exit(2) from error
+    _migrate(settings)
+    report = asyncio.run(_import_inventory(settings, instance, rows))
+    for row_error in report.errors:
+        typer.echo(f"runplane: {row_error}", err=True)
+    typer.echo(report.summary)
+    raise typer.Exit(1 if report.errors else 0)
+
+
+async def _import_inventory(settings: Settings, instance: str, rows):  # type: ignore[no-untyped-def]
+    from runplane.core.context import open_core
+    from runplane.core.instances import create as create_instance
+    from runplane.core.instances import find
+    from runplane.core.inventory_import import import_inventory
+    from runplane.core.keys import DEFAULT_INSTANCE
+    from runplane.errors import NotFound
+
+    core = await open_core(settings, pooled=False)
+    try:
+        try:
+            target = await find(core, instance)
+        except NotFound:
+            if instance != DEFAULT_INSTANCE:
+                raise
+            # A database not served yet: the first start would make `default` just so.
+            target = await create_instance(core, None, {"name": DEFAULT_INSTANCE})
+        return await import_inventory(core, target, devices=rows.devices, pools=rows.pools)
+    except NotFound as error:
+        typer.echo(f"runplane: no instance named {instance!r}", err=True)
+        raise typer.Exit(2) from error
     finally:
         await core.database.close()
 

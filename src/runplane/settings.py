@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     # Script execution.
     executor: str = Field(
-        default="spawn", pattern="^(fork|spawn)$",
+        default="fork", pattern="^(fork|spawn)$",
         description="fork: from a warm zygote per worker; spawn: a new interpreter per run",
     )
     script_timeout: float = Field(default=30.0, gt=0)
@@ -71,6 +71,10 @@ class Settings(BaseSettings):
                                    description="switch runs to this uid (server runs as root)")
     run_as_gid: int | None = Field(default=None, ge=0,
                                    description="and this gid (default: that user's group)")
+    work_root: str | None = Field(
+        default=None,
+        description="where run directories are made (default: the system temp directory)",
+    )
 
     # Input limits.
     source_max_bytes: int = 3 * MIB

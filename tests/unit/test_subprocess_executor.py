@@ -1,93 +1,50 @@
-"""SubprocessExecutor end to end: real child processes, real limits, real signals."""
+"""The executor contract, end to end with real processes, limits and signals.
+
+Every case runs against both executors: spawn (SubprocessExecutor, a new interpreter per run)
+and fork (ZygoteExecutor, forked from a warm zygote), through the parametrized `harness`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import socket
+import sys
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from runplane.engine.execution import ExecutionRequest, ExecutionResult, Limits
+from runplane.engine import sandbox
+from runplane.engine.execution import ExecutionResult
 from runplane.engine.subprocess_executor import SubprocessExecutor
-
-MIB = 1024 * 1024
-LIMITS = Limits(
-    timeout_seconds=10.0,
-    memory_bytes=256 * MIB,
-    output_bytes=64 * 1024,
-    file_size_bytes=16 * MIB,
-    open_files=64,
+from tests.unit.executor_harness import (
+    Harness,
+    gone,
+    harness,
+    is_dead,
+    make_executor,
+    no_run_dirs,
+    request,
+    wait_dead,
+    wait_for_file,
+    work_root,
 )
 
+__all__ = ["harness", "work_root"]  # fixtures, imported for pytest
+
+MIB = 1024 * 1024
 Run = Callable[..., ExecutionResult]
 
 
-def request(
-    source: str,
-    runtime: str = "python3",
-    args: Any = None,
-    config: dict[str, Any] | None = None,
-    meta: dict[str, Any] | None = None,
-    **limits: Any,
-) -> ExecutionRequest:
-    return ExecutionRequest(
-        runtime=runtime,
-        source=source,
-        args=args,
-        config=config or {},
-        meta=meta or {},
-        limits=replace(LIMITS, **limits),
-    )
-
-
 @pytest.fixture
-def work_root(tmp_path: Path) -> Path:
-    root = tmp_path / "runs"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def executor(work_root: Path) -> SubprocessExecutor:
-    return SubprocessExecutor(work_root=str(work_root))
-
-
-@pytest.fixture
-def run(executor: SubprocessExecutor) -> Run:
-    """Execute one script synchronously; keyword arguments go to `request`."""
-
-    def execute(source: str, **kwargs: Any) -> ExecutionResult:
-        return asyncio.run(executor.execute(request(source, **kwargs)))
-
-    return execute
-
-
-def is_dead(pid: int) -> bool:
-    """Gone, or a zombie that only waits for init (slow to reap in some sandboxes) to reap it."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def wait_dead(pid: int, within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if is_dead(pid):
-            return True
-        time.sleep(0.02)
-    return is_dead(pid)
+def run(harness: Harness) -> Run:
+    """Execute one script and wait; keyword arguments go to `request`."""
+    return harness.run
 
 
 # --- python3 -------------------------------------------------------------------------------
@@ -266,15 +223,15 @@ def test_run_dir_removed_after_success(run: Run, work_root: Path) -> None:
     run_dir = Path(result.stdout.strip())
     assert run_dir.parent == work_root
     assert run_dir.name.startswith("runplane-run-")
-    assert not run_dir.exists()
+    assert gone(run_dir)
 
 
 def test_run_dir_removed_after_timeout(run: Run, work_root: Path) -> None:
     source = "import os\nprint(os.getcwd(), flush=True)\nwhile True:\n    pass\n"
     result = run(source, timeout_seconds=0.5)
     assert result.outcome == "timeout"
-    assert not Path(result.stdout.strip()).exists()
-    assert list(work_root.iterdir()) == []
+    assert gone(Path(result.stdout.strip()))
+    assert no_run_dirs(work_root)
 
 
 def test_run_dir_removed_when_made_read_only(run: Run, work_root: Path) -> None:
@@ -287,7 +244,7 @@ def test_run_dir_removed_when_made_read_only(run: Run, work_root: Path) -> None:
         "os.chmod('.', 0o500)\n"
     )
     assert run(source).outcome == "success"
-    assert list(work_root.iterdir()) == []
+    assert no_run_dirs(work_root)
 
 
 def test_unknown_runtime(run: Run) -> None:
@@ -301,10 +258,10 @@ def test_missing_interpreter_is_a_failure(work_root: Path) -> None:
     result = asyncio.run(executor.execute(request("print(1)")))
     assert (result.outcome, result.exit_code) == ("failure", None)
     assert (result.error or "").startswith("Could not start the script")
-    assert list(work_root.iterdir()) == []
+    assert no_run_dirs(work_root)
 
 
-def test_cancellation_kills_and_cleans_up(executor: SubprocessExecutor, tmp_path: Path,
+def test_cancellation_kills_and_cleans_up(harness: Harness, tmp_path: Path,
                                           work_root: Path) -> None:
     pid_file = tmp_path / "pid"
     source = (
@@ -314,38 +271,111 @@ def test_cancellation_kills_and_cleans_up(executor: SubprocessExecutor, tmp_path
     )
 
     async def scenario() -> None:
-        task = asyncio.create_task(executor.execute(request(source, args=str(pid_file))))
-        await _wait_for_file(pid_file)
+        task = asyncio.create_task(harness.executor.execute(request(source, args=str(pid_file))))
+        await wait_for_file(pid_file)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(scenario())
+    harness.call(scenario())
     assert wait_dead(int(pid_file.read_text()))
-    assert list(work_root.iterdir()) == []
+    assert no_run_dirs(work_root)
+    assert harness.run("print('next')").stdout == "next\n"
 
 
-def test_close_kills_running_scripts(executor: SubprocessExecutor, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["spawn", "fork"])
+def test_close_kills_running_scripts(kind: str, tmp_path: Path, work_root: Path) -> None:
     pid_file = tmp_path / "pid"
     source = "import os, time\nopen(ARGS, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    executor = make_executor(kind, work_root)
 
     async def scenario() -> ExecutionResult:
         await executor.start()
         task = asyncio.create_task(executor.execute(request(source, args=str(pid_file))))
-        await _wait_for_file(pid_file)
+        await wait_for_file(pid_file)
         await executor.close()
         return await asyncio.wait_for(task, 3.0)
 
     result = asyncio.run(scenario())
     assert result.outcome == "failure"
     assert result.error == "Script was killed by signal SIGKILL."
+    assert wait_dead(int(pid_file.read_text()))
 
 
-async def _wait_for_file(path: Path, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not (path.exists() and path.read_text()):
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        await asyncio.sleep(0.02)
+def test_many_runs_at_once(run: Run, harness: Harness) -> None:
+    source = "import time\ntime.sleep(0.3)\nprint(ARGS)"
+
+    async def scenario() -> list[ExecutionResult]:
+        return await asyncio.gather(
+            *(harness.executor.execute(request(source, args=n)) for n in range(8))
+        )
+
+    started = time.monotonic()
+    results = harness.call(scenario())
+    assert [result.stdout for result in results] == [f"{n}\n" for n in range(8)]
+    assert time.monotonic() - started < 2.5  # together, not one after the other
+
+
+def test_only_standard_descriptors_are_inherited(run: Run) -> None:
+    result = run("import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))")
+    # 0, 1 and 2, and the descriptor listdir itself had open.
+    assert json.loads(result.stdout)[:3] == [0, 1, 2]
+    assert len(json.loads(result.stdout)) == 4
+
+
+def test_temp_files_go_to_the_run_dir(run: Run) -> None:
+    result = run("import os, tempfile\nprint(tempfile.gettempdir() == os.getcwd())")
+    assert result.stdout == "True\n"
+
+
+def test_threads_and_atexit_finish_before_exit(run: Run) -> None:
+    source = (
+        "import atexit, threading, time\n"
+        "atexit.register(lambda: print('atexit', flush=True))\n"
+        "def late():\n    time.sleep(0.2)\n    print('thread', flush=True)\n"
+        "threading.Thread(target=late).start()\n"
+        "print('main', flush=True)\n"
+    )
+    result = run(source)
+    assert result.stdout == "main\nthread\natexit\n"
+
+
+def test_limits_are_applied_to_python(run: Run) -> None:
+    source = (
+        "import resource as r\n"
+        "print([r.getrlimit(x) for x in (r.RLIMIT_AS, r.RLIMIT_FSIZE, r.RLIMIT_NOFILE,"
+        " r.RLIMIT_CPU, r.RLIMIT_CORE)])"
+    )
+    result = run(source, memory_bytes=200 * MIB, file_size_bytes=MIB, open_files=40,
+                 timeout_seconds=2.0)
+    assert json.loads(result.stdout.replace("(", "[").replace(")", "]")) == [
+        [200 * MIB, 200 * MIB], [MIB, MIB], [40, 40], [7, 8], [0, 0],
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching uid needs root")
+@pytest.mark.parametrize("kind", ["spawn", "fork"])
+def test_run_as_another_user(kind: str) -> None:
+    source = (
+        "import os\nopen('mine', 'w').write('x')\n"
+        "print(os.getuid(), os.getgid(), os.getgroups(), os.stat('mine').st_uid)"
+    )
+    if kind == "spawn" and not _others_can_run(sys.executable):
+        pytest.skip(f"{sys.executable} is out of reach of uid 65534 on this machine")
+    # Not under pytest's tmp_path: its parents are closed to other users.
+    with tempfile.TemporaryDirectory() as root:
+        os.chmod(root, 0o711)
+        executor = make_executor(kind, Path(root), run_as_uid=65534, run_as_gid=65534)
+        with Harness(executor) as harness:
+            result = harness.run(source)
+        assert result.outcome == "success", result
+        assert result.stdout == "65534 65534 [] 65534\n"
+        assert no_run_dirs(Path(root))
+
+
+def _others_can_run(program: str) -> bool:
+    path = Path(os.path.realpath(program))
+    return all(os.stat(part).st_mode & 0o001 for part in [path, *path.parents])
 
 
 # --- shell ---------------------------------------------------------------------------------
@@ -411,3 +441,137 @@ def test_shell_background_job_is_killed(run: Run) -> None:
     result = run("sleep 60 >/dev/null 2>&1 &\necho $!", runtime="shell")
     assert result.outcome == "success"
     assert wait_dead(int(result.stdout))
+
+
+# --- bwrap sandbox -------------------------------------------------------------------------
+
+
+def _bwrap_works() -> bool:
+    return asyncio.run(sandbox.detect("bwrap")) is not None
+
+
+BWRAP = _bwrap_works()
+needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bwrap is missing or does not work here")
+
+
+@pytest.mark.parametrize("program", ["/nonexistent/bwrap", "/bin/false"])
+def test_unusable_bwrap_warns_once_and_runs_unsandboxed(
+    program: str, work_root: Path, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_detect = sandbox.detect
+
+    async def detect(requested: str, **kwargs: object) -> sandbox.Bwrap | None:
+        return await real_detect(requested, program=program)
+
+    monkeypatch.setattr("runplane.engine.subprocess_executor.detect", detect)
+    executor = make_executor("fork", work_root, sandbox="bwrap")
+    with caplog.at_level(logging.WARNING, logger="runplane.sandbox"), Harness(executor) as h:
+        assert h.run("print('ran')").stdout == "ran\n"
+        assert h.run("print('again')").stdout == "again\n"
+        assert h.zygote_pid is not None  # not sandboxed: python3 still forks
+    warnings = [r.getMessage() for r in caplog.records if r.name == "runplane.sandbox"]
+    assert len(warnings) == 1
+    assert "NOT sandboxed" in warnings[0]
+
+
+@pytest.fixture(params=["spawn", "fork"])
+def sandboxed(request: pytest.FixtureRequest, work_root: Path) -> Iterator[Harness]:
+    if not BWRAP:
+        pytest.skip("bwrap is missing or does not work here")
+    with Harness(make_executor(request.param, work_root, sandbox="bwrap")) as started:
+        yield started
+
+
+@needs_bwrap
+def test_sandbox_has_no_network(sandboxed: Harness) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        source = (
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    print('connected')\n"
+            "except OSError as exc:\n"
+            "    print(type(exc).__name__)\n"
+        )
+        result = sandboxed.run(source)
+    assert result.stdout == "ConnectionRefusedError\n"  # only its own, empty loopback
+
+
+@needs_bwrap
+def test_sandbox_filesystem_is_read_only_but_the_run_dir(sandboxed: Harness) -> None:
+    source = (
+        "import os\n"
+        "open('mine.txt', 'w').write('ok')\n"
+        "print(open('mine.txt').read())\n"
+        "for path in ('/etc/runplane-sandbox-test', '/usr/runplane-sandbox-test'):\n"
+        "    try:\n"
+        "        open(path, 'w')\n"
+        "        print('wrote', path)\n"
+        "    except OSError as exc:\n"
+        "        print(exc.strerror)\n"
+    )
+    result = sandboxed.run(source)
+    assert result.stdout.split("\n")[:3] == ["ok", "Read-only file system", "Read-only file system"]
+    assert not os.path.exists("/etc/runplane-sandbox-test")
+
+
+@needs_bwrap
+def test_sandbox_has_a_private_tmp(sandboxed: Harness) -> None:
+    with tempfile.NamedTemporaryFile(dir="/tmp", prefix="runplane-visible-") as outside:
+        source = f"import os\nprint(os.path.exists({outside.name!r}), len(os.listdir('/tmp')))"
+        result = sandboxed.run(source)
+    exists, entries = result.stdout.split()
+    assert exists == "False"
+    assert int(entries) <= 1  # at most the path leading to the run dir
+
+
+@needs_bwrap
+def test_sandbox_contains_setsid_escapes(sandboxed: Harness, work_root: Path) -> None:
+    marker = f"61.{os.getpid()}"
+    source = (
+        "import os, subprocess\n"
+        f"subprocess.Popen(['sleep', '{marker}'], start_new_session=True,\n"
+        "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(os.getpid())\n"
+    )
+    result = sandboxed.run(source)
+    assert result.outcome == "success"
+    assert int(result.stdout) < 10  # its own PID namespace
+    deadline = time.monotonic() + 3
+    while _processes_running(["sleep", marker]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _processes_running(["sleep", marker])
+    assert no_run_dirs(work_root)
+
+
+@needs_bwrap
+def test_sandbox_snippet_and_shell(sandboxed: Harness) -> None:
+    result = sandboxed.run("results['ok'] = True", mode="snippet",
+                           context={"device": None, "payload": {}})
+    assert result.value["results"] == {"ok": True}
+    shell = sandboxed.run("touch here && ls && touch /etc/nope 2>/dev/null || echo ro",
+                          runtime="shell")
+    assert shell.stdout.split() == ["here", "payload.json", "script.sh", "ro"]
+
+
+@needs_bwrap
+def test_sandbox_python_runs_are_spawned(work_root: Path) -> None:
+    with Harness(make_executor("fork", work_root, sandbox="bwrap")) as harness:
+        assert harness.zygote_pid is None  # bwrap wraps an exec, not a fork
+        assert harness.run("print(1)").stdout == "1\n"
+
+
+def _processes_running(argv: list[str]) -> bool:
+    wanted = "\0".join(argv).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.rstrip(b"\0") == wanted and not is_dead(int(entry)):
+            return True
+    return False

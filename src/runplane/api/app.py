@@ -15,7 +15,7 @@ from runplane.api.body_limit import BodyLimitMiddleware
 from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
 from runplane.api.service_door import services as service_runs
-from runplane.core.context import open_core
+from runplane.core.context import open_core, start_listening
 from runplane.engine.runner import start_sender, start_worker
 from runplane.settings import Settings
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = await open_core(settings)
         app.state.core = core
+        listener = start_listening(core)
         worker = await start_worker(core) if settings.workers > 0 else None
         sender = await start_sender(core) if settings.workers > 0 else None
         try:
@@ -48,6 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await worker.stop()
             if sender is not None:
                 await sender.stop()
+            if listener is not None:
+                await listener.stop()
             await core.database.close()
 
     app = FastAPI(

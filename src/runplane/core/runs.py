@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.clock import utcnow
 from runplane.core import validation
@@ -11,12 +14,15 @@ from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
 from runplane.core.scripts import find as find_script
+from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import NotFound, TooLarge
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
 from runplane.store.records import ApiKey, Instance, Page, Run, Script
 
 SCRIPT_RUN = "script"
+# Called in the transaction that makes a run, with that run.
+RunLink = Callable[[AsyncConnection, Run], Awaitable[None]]
 # How META names the cause of a run, in Syncano's words.
 EXECUTED_BY = {"api": "codebox", "endpoint": "webhook", "schedule": "schedule"}
 FIRST_POLL = 0.01
@@ -31,8 +37,14 @@ async def queue_script_run(
     trigger: str,
     executor: str | int,
     meta: dict[str, Any] | None = None,
+    callback_url: str | None = None,
+    link: RunLink | None = None,
 ) -> Run:
-    """Validate the payload, then commit the run and its task before anyone hears of it."""
+    """Validate the payload, then commit the run and its task before anyone hears of it.
+
+    `callback_url` (already checked) is called when the run ends; `link` runs inside the
+    transaction that makes the run (a batch job records the run it started, atomically).
+    """
     args = validation.payload(payload)
     if validation.encoded_size(args) > core.settings.payload_max_bytes:
         raise TooLarge("payload", core.settings.payload_max_bytes)
@@ -49,19 +61,30 @@ async def queue_script_run(
             conn, instance_id=instance.id, kind=SCRIPT_RUN, script_id=script.id, number=number,
             trigger=trigger, payload=args, meta=run_meta, targets=[None],
             max_attempts=core.settings.max_attempts, now=utcnow(),
+            extra={"callback_url": callback_url} if callback_url else None,
         )
+        if link is not None:
+            await link(conn, run)
     core.signals.work_queued()
     return run
 
 
 async def run_script(
-    core: Core, key: ApiKey, instance_name: str, number: int, payload: Any
+    core: Core, key: ApiKey, instance_name: str, number: int, payload: Any,
+    callback_url: Any = None,
 ) -> tuple[Script, Run]:
     instance = await find_instance(core, instance_name)
     require(key, Role.run, instance)
     script = await find_script(core, instance, number)
+    checked = None
+    if callback_url is not None:
+        checked = await check_callback_url(
+            callback_url, configured_networks(core.settings.callback_denied_networks),
+            field="callback_url",
+        )
     run = await queue_script_run(
-        core, instance, script, payload, trigger="api", executor=script.number
+        core, instance, script, payload, trigger="api", executor=script.number,
+        callback_url=checked,
     )
     return script, run
 

@@ -62,8 +62,9 @@ def duration_text(milliseconds: int | None) -> str:
     return str(timedelta(seconds=int((milliseconds or 0) / 1000)))
 
 
-def _wants_async(body: dict[str, Any]) -> bool:
-    value = body.get("async", False)  # the seed: async defaults to false
+def _flag(body: dict[str, Any], key: str) -> bool:
+    """A boolean of the body; clients may send it as a string ("false" must mean false)."""
+    value = body.get(key, False)
     if isinstance(value, str):
         return value.lower() in ("true", "1", "yes")
     return bool(value)
@@ -95,18 +96,21 @@ async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
     total = sum(len(value) for value in names.values())
     if total > core.settings.max_targets:
         raise TooLarge("targets", core.settings.max_targets)
+    ignore_invalid = _flag(body, "ignore_invalid_targets")
     resolved = await resolve_targets(
         core, instance, devices=names["devices"], pools=names["pools"],
-        ip_addresses=names["ip_addresses"],
-        ignore_invalid=bool(body.get("ignore_invalid_targets", False)),
+        ip_addresses=names["ip_addresses"], ignore_invalid=ignore_invalid,
     )
-    if resolved.errors and not body.get("ignore_invalid_targets", False):
+    # Every target named was unknown: with ignore_invalid_targets there is nothing left to run
+    # (running once without a device, as for a service without targets, would be wrong).
+    if resolved.errors and (not ignore_invalid or not resolved.devices):
         return Submitted(errors=resolved.errors)
     if len(resolved.devices) > core.settings.max_targets:
         raise TooLarge("targets", core.settings.max_targets)
     run = await _queue_run(core, instance, service, resolved.devices, body)
+    # The seed: async defaults to false.
     return Submitted(errors=resolved.errors, run=run, service=service,
-                     wait=not _wants_async(body))
+                     wait=not _flag(body, "async"))
 
 
 async def _queue_run(
@@ -117,10 +121,14 @@ async def _queue_run(
     per_device = service.run_method == "per_device" and devices
     targets: list[str | None] = [device.name for device in devices] if per_device else [None]
     target_data = [device.attributes() for device in devices] if per_device else [None]
-    meta = {
+    meta: dict[str, Any] = {
         "service": service.name, "run_method": service.run_method, "trigger": "REST",
-        "targets": [device.name for device in devices],
     }
+    if not per_device:
+        # One task for all the targets: the summary (and the code, in META) learn them here.
+        # Not for per_device runs: their tasks name them, and every claim and every execution
+        # would carry the whole list again (quadratic over 10,000 targets).
+        meta["targets"] = [device.name for device in devices]
     now = utcnow()
     for bump in range(RUNTIME_TRIES):
         runtime = new_runtime(now, bump)

@@ -4,20 +4,29 @@ Standalone on purpose: stdlib only, no runplane imports. It is started as
 ``python -I -X utf8 python_child.py`` with one JSON document on stdin:
 
     {"source": str, "args": any, "config": {...}, "meta": {...},
-     "limits": {"memory_bytes", "file_size_bytes", "open_files", "cpu_seconds"}}
+     "limits": {"memory_bytes", "file_size_bytes", "open_files", "cpu_seconds"},
+     "mode": "script" | "snippet", "context": {"device": {...} | None, "payload": any},
+     "result_path": str}
 
 The script runs as ``__main__`` with ARGS, CONFIG and META as globals. Exit status: 0 on
 success, the code of a ``SystemExit``, 1 for an uncaught exception (its traceback, from the
-script's frames on, goes to stderr). A fork-server can reuse `run` with an already-parsed
-request.
+script's frames on, goes to stderr). The zygote (fork server) calls `run` and
+`finish_process` with an already-parsed request instead.
+
+Snippet mode (eNMS-style) adds the globals ``device``, ``payload``, ``results``, ``log``,
+``exit``, ``get_var`` and ``set_var``; whatever happens to the snippet short of the process
+dying, ``{"results", "logs", "logs_dropped", "variables"}`` is written as JSON to
+``result_path`` for the executor to read.
 """
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import json
 import linecache
+import mmap
 import os
 import resource
 import sys
@@ -30,6 +39,8 @@ SCRIPT_FILENAME = "<script>"
 MEMORY_ERROR_LINE = "MemoryError: script exceeded its memory limit"
 # Freed on MemoryError so the traceback can still be formatted and printed.
 _RESERVE_BYTES = 1 << 20
+LOG_MAX_ENTRIES = 10_000
+RESULT_MAX_BYTES = 1 << 20
 
 
 def main() -> int:
@@ -43,6 +54,29 @@ def run(request: dict[str, Any]) -> int:
     limits = request.get("limits") or {}
     _detach_stdin()  # before the RLIMIT_NOFILE cap, which may leave no spare descriptor
     _apply_limits(limits)
+    snippet = _Snippet(request) if request.get("mode") == "snippet" else None
+    try:
+        return _compile_and_execute(request, snippet, int(limits.get("memory_bytes") or 0))
+    finally:
+        if snippet is not None:
+            snippet.write_result()
+
+
+def finish_process() -> None:
+    """What the interpreter does at a normal exit; a forked child calls it before os._exit."""
+    # Non-daemon threads are waited for and atexit handlers run, as after `python script.py`.
+    threading = sys.modules.get("threading")  # never imported: no thread to wait for
+    if threading is not None:
+        with contextlib.suppress(BaseException):
+            threading._shutdown()  # type: ignore[attr-defined]
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    _flush_streams()
+
+
+def _compile_and_execute(
+    request: dict[str, Any], snippet: _Snippet | None, memory_bytes: int
+) -> int:
     source = request["source"]
     try:
         code = compile(source, SCRIPT_FILENAME, "exec", dont_inherit=True)
@@ -51,7 +85,9 @@ def run(request: dict[str, Any]) -> int:
         return 1
     _remember_source(source)
     namespace = _install_main_module(request)
-    return _execute(code, namespace, int(limits.get("memory_bytes") or 0))
+    if snippet is not None:
+        snippet.install(namespace)
+    return _execute(code, namespace, memory_bytes)
 
 
 def _detach_stdin() -> None:
@@ -109,13 +145,17 @@ def _install_main_module(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _execute(code: types.CodeType, namespace: dict[str, Any], memory_bytes: int) -> int:
-    reserve: bytearray | None = bytearray(_RESERVE_BYTES)
+    # An anonymous mapping: address space (what RLIMIT_AS counts) without touching a page.
+    # A bytearray would be zero-filled: 256 page faults, about a millisecond, on every run.
+    reserve = mmap.mmap(-1, _RESERVE_BYTES)
     try:
         exec(code, namespace)
+    except _SnippetExit:
+        return 0
     except SystemExit as exc:
         return _exit_status(exc)
     except MemoryError as exc:
-        reserve = None
+        reserve.close()
         _print_exception(exc)
         _write_stderr(f"{MEMORY_ERROR_LINE} ({_megabytes(memory_bytes)})\n")
         return 1
@@ -123,8 +163,123 @@ def _execute(code: types.CodeType, namespace: dict[str, Any], memory_bytes: int)
         _print_exception(exc)
         return 1
     finally:
-        del reserve
+        reserve.close()
     return 0
+
+
+# --- snippet mode --------------------------------------------------------------------------
+
+
+class _SnippetExit(BaseException):
+    """Raised by a snippet's exit(): ends it early, as a success."""
+
+
+class _Device:
+    """A target device: `device.name` and `device["name"]` both read its attributes."""
+
+    def __init__(self, attributes: dict[str, Any]) -> None:
+        object.__setattr__(self, "_attributes", attributes)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._attributes[name]
+        except KeyError:
+            raise AttributeError(f"device has no attribute {name!r}") from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._attributes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._attributes
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._attributes.get(name, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._attributes)
+
+    def __repr__(self) -> str:
+        return f"<device {self._attributes.get('name', '?')}>"
+
+
+class _Snippet:
+    """The snippet's globals, and what it leaves behind for the executor."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        context = request.get("context") or {}
+        device = context.get("device")
+        self.device = _Device(device) if isinstance(device, dict) else None
+        self.payload = context.get("payload", {})
+        self.result_path: str | None = request.get("result_path")
+        self.logs: list[dict[str, str]] = []
+        self.logs_dropped = 0
+        self.variables: dict[str, Any] = {}
+        self.namespace: dict[str, Any] = {"results": {}}
+
+    def install(self, namespace: dict[str, Any]) -> None:
+        namespace.update(
+            device=self.device, payload=self.payload, results={},
+            log=self.log, exit=self.exit, get_var=self.get_var, set_var=self.set_var,
+        )
+        self.namespace = namespace
+
+    def log(self, severity: str, message: Any) -> None:
+        if len(self.logs) >= LOG_MAX_ENTRIES:
+            self.logs_dropped += 1  # a runaway loop must not exhaust memory or the result
+            return
+        from datetime import UTC, datetime  # here: script mode never pays for the import
+
+        moment = datetime.now(UTC).isoformat(timespec="microseconds")
+        self.logs.append({"time": moment, "severity": str(severity), "message": str(message)})
+
+    @staticmethod
+    def exit() -> None:
+        raise _SnippetExit
+
+    def get_var(self, name: str, default: Any = None) -> Any:
+        return self.variables.get(name, default)
+
+    def set_var(self, name: str, value: Any) -> None:
+        self.variables[name] = value
+
+    def write_result(self) -> None:
+        if not self.result_path:
+            return
+        try:
+            data = self._encode()
+            with open(self.result_path, "w", encoding="utf-8") as file:
+                file.write(data)
+        except BaseException as exc:  # a full disk or a closed-off directory: say so
+            _write_stderr(f"runplane: could not write the snippet's results: {exc!r}\n")
+
+    def _encode(self) -> str:
+        # The snippet may have rebound `results`; repr() stands in for what JSON cannot hold.
+        results = self.namespace.get("results")
+        document = {
+            "results": results, "logs": self.logs, "logs_dropped": self.logs_dropped,
+            "variables": self.variables,
+        }
+        try:
+            data = json.dumps(document, default=repr)
+        except (TypeError, ValueError, RecursionError) as exc:  # e.g. non-string keys, cycles
+            return self._replacement(f"results are not serializable ({exc})")
+        size = len(data.encode("utf-8"))
+        if size > RESULT_MAX_BYTES:
+            return self._replacement(f"result too large ({size} bytes)")
+        return data
+
+    def _replacement(self, reason: str) -> str:
+        results = {"success": False, "result": reason}
+        data = json.dumps({"results": results, "logs": self.logs,
+                           "logs_dropped": self.logs_dropped, "variables": {}})
+        if len(data.encode("utf-8")) <= RESULT_MAX_BYTES:
+            return data
+        dropped = self.logs_dropped + len(self.logs)  # even the logs alone are too large
+        return json.dumps({"results": results, "logs": [], "logs_dropped": dropped,
+                           "variables": {}})
+
+
+# --- exit and error reporting ---------------------------------------------------------------
 
 
 def _exit_status(exc: SystemExit) -> int:

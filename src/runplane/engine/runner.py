@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from runplane.core.context import Core
+from runplane.delivery.sender import Sender
 from runplane.engine.execution import Executor
 from runplane.engine.subprocess_executor import SubprocessExecutor
-from runplane.engine.worker import Worker
+from runplane.engine.worker import Worker, worker_name
 from runplane.settings import Settings
 
 
@@ -21,3 +22,10 @@ async def start_worker(core: Core) -> Worker:
     worker = Worker(core, make_executor(core.settings), slots=core.settings.workers)
     await worker.start()
     return worker
+
+
+async def start_sender(core: Core) -> Sender:
+    """The callback sender of this process; it runs wherever a worker runs."""
+    sender = Sender(core, name=f"{worker_name()}:sender")
+    await sender.start()
+    return sender

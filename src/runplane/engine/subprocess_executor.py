@@ -151,10 +151,10 @@ class SubprocessExecutor:
             launch = self._prepare_python(request, workdir)
         else:
             launch = _prepare_shell(request, workdir)
-        if self._bwrap is None:
-            return launch
-        return _Launch(argv=self._bwrap.wrap(launch.argv, workdir), env=launch.env,
-                       stdin=launch.stdin, cwd=launch.cwd)
+        argv = [*as_user(self.owner), *launch.argv]
+        if self._bwrap is not None:
+            argv = self._bwrap.wrap(argv, workdir)
+        return _Launch(argv=argv, env=launch.env, stdin=launch.stdin, cwd=launch.cwd)
 
     def _prepare_python(self, request: ExecutionRequest, workdir: str) -> _Launch:
         return _Launch(
@@ -176,7 +176,6 @@ class SubprocessExecutor:
             cwd=launch.cwd,
             env=launch.env,
             start_new_session=True,  # its own process group, killable as a whole
-            **as_user(self.owner),
         )
         self._running.add(transport)
         try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -112,6 +112,12 @@ async def get_batch(conn: AsyncConnection, instance_id: int, async_id: str) -> B
     return _batch(row) if row else None
 
 
+async def batch_by_id(conn: AsyncConnection, batch_id: int) -> Batch | None:
+    query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(batches.c.id == batch_id)
+    row = (await conn.execute(query)).first()
+    return _batch(row) if row else None
+
+
 async def batch_of_run(conn: AsyncConnection, run_id: int) -> Batch | None:
     query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(batches.c.run_id == run_id)
     row = (await conn.execute(query)).first()
@@ -141,32 +147,62 @@ async def link_job_run(conn: AsyncConnection, job_id: int, run_id: int, now: dat
     )
 
 
-async def still_driving(conn: AsyncConnection, task_id: int, owner: str) -> bool:
-    """Whether `owner` still holds the lease on the batch's driver task (row-locked on PG)."""
-    query = select(tasks.c.id).where(
+def _driving(task_id: int, owner: str) -> Any:
+    """`owner` still holds the lease on the batch's driver task."""
+    return exists().where(
         tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status == RUNNING
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return (await conn.execute(query)).first() is not None
 
 
-async def record_job(
-    conn: AsyncConnection, *, batch_id: int, job_id: int, response: Any, now: datetime
-) -> int:
-    """Keep a job's response and count it done; answers the batch's jobs done."""
+async def answer_job(conn: AsyncConnection, job_id: int, response: Any, now: datetime) -> int:
+    """Keep a job's response; answers 1, or 0 if it had one already (to count it once)."""
     marked = await conn.execute(
         update(batch_jobs).where(batch_jobs.c.id == job_id, batch_jobs.c.status != JOB_DONE)
         .values(status=JOB_DONE, response=response, finished_at=now)
     )
-    # Counted once even if recorded twice.
-    step = 1 if marked.rowcount else 0
-    result = await conn.execute(
-        update(batches).where(batches.c.id == batch_id)
-        .values(jobs_done=batches.c.jobs_done + step)
+    return 1 if marked.rowcount else 0
+
+
+async def count_answers(
+    conn: AsyncConnection, batch_id: int, added: int, *, task_id: int | None = None,
+    owner: str | None = None,
+) -> int | None:
+    """Add `added` to the batch's jobs done and answer the total.
+
+    With `task_id` and `owner`, only while `owner` drives the batch: None otherwise (the
+    caller must then roll back).
+    """
+    condition = [batches.c.id == batch_id]
+    if task_id is not None and owner is not None:
+        condition.append(_driving(task_id, owner))
+    done = (await conn.execute(
+        update(batches).where(*condition)
+        .values(jobs_done=batches.c.jobs_done + added)
         .returning(batches.c.jobs_done)
-    )
-    return int(result.scalar_one())
+    )).scalar_one_or_none()
+    return None if done is None else int(done)
+
+
+async def record_job(
+    conn: AsyncConnection, *, batch_id: int, job_id: int, response: Any, now: datetime,
+    task_id: int | None = None, owner: str | None = None,
+) -> int | None:
+    """Keep a job's response and count it done; answers the batch's jobs done (None if
+    `owner` no longer drives the batch, see count_answers)."""
+    added = await answer_job(conn, job_id, response, now)
+    return await count_answers(conn, batch_id, added, task_id=task_id, owner=owner)
+
+
+async def defer_flush(conn: AsyncConnection) -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL is flushed.
+
+    For a job's change and answer, committed together: a crash of PostgreSQL itself (not of
+    runplane) may lose the last fraction of a second of them, both at once, and the resumed
+    batch then does those jobs again, consistently. It halves what a job costs there. The
+    transaction that ends a batch and queues its callback never uses it.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 async def finish(conn: AsyncConnection, batch_id: int, now: datetime) -> None:

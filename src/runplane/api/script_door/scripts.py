@@ -11,21 +11,22 @@ from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
 from runplane.api.script_door.requests import Caller, CoreDep
-from runplane.core import runs, scripts
+from runplane.core import runs, scripts, validation
 from runplane.core.instances import visible
 from runplane.store.records import Page, Run, Script
 
 router = APIRouter(route_class=ScriptDoorRoute, tags=["script door: scripts"])
 BASE = "/v1.1/instances/{instance}/snippets/scripts"
 # Keys a client may put in a body that are not part of the payload.
-AUTH_FIELDS = ("_api_key", "_user_key")
+AUTH_FIELDS = ("_api_key", "_user_key", "callback_url")
 
 RUN_EXAMPLE = {"payload": {"KEY": "VALUE"}}
 
 
 def number(value: str) -> int:
     """A path id; anything but a positive integer is simply not found."""
-    if not value.isdigit():
+    # isdigit() alone lets "²" through (int() refuses it); a huge id would fail the query.
+    if not (value.isascii() and value.isdigit()) or int(value) > validation.ID_MAX:
         raise detail(404, "Not found.")
     return int(value)
 
@@ -99,13 +100,18 @@ def run_payload(body: dict[str, Any]) -> Any:
         "schema": {"type": "object", "properties": {"payload": {
             "description": "ARGS for the script: a JSON object or array (or a string of one)",
             "anyOf": [{"type": "object"}, {"type": "array"}, {"type": "string"}],
+        }, "callback_url": {
+            "description": "runplane: POST the finished run here (signed, retried)",
+            "type": "string",
         }}},
         "example": RUN_EXAMPLE,
     }}}},
 )
 async def run_script(instance: str, script_id: str, request: Request, core: CoreDep) -> Any:
     key, body = await with_body(request, core, limit=core.settings.payload_max_bytes)
-    script, run = await runs.run_script(core, key, instance, number(script_id), run_payload(body))
+    script, run = await runs.run_script(
+        core, key, instance, number(script_id), run_payload(body), body.get("callback_url")
+    )
     return render.trace(run, instance.lower(), script.number)
 
 

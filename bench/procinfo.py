@@ -1,0 +1,54 @@
+"""Memory of a process and its descendants, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), 0 if the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below `root`, by walking the parent links of /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ')'.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def memory(pid: int) -> dict[str, float]:
+    """RSS now and peak (VmHWM) of `pid`, and RSS summed over it and its descendants, in MB."""
+    tree = [pid, *descendants(pid)]
+    return {
+        "rss_mb": round(status_kib(pid, "VmRSS") / 1024, 1),
+        "peak_rss_mb": round(status_kib(pid, "VmHWM") / 1024, 1),
+        "tree_rss_mb": round(sum(status_kib(p, "VmRSS") for p in tree) / 1024, 1),
+        "tree_peak_rss_mb": round(sum(status_kib(p, "VmHWM") for p in tree) / 1024, 1),
+        "tree_processes": len(tree),
+    }

@@ -1,0 +1,497 @@
+"""The service door's targets: a `per_device` snippet service over 10,000 devices, and a sync
+`run_service` on one device against the script door's sync endpoint, per executor.
+
+    .venv/bin/python -m bench.services [--executors fork,spawn] [--devices 10000]
+        [--sync-calls 300] [--time-limit 600] [--profile 30] [--out bench/results/services.json]
+
+For each executor, a fresh `runplane serve` (bench/server.py: a temporary SQLite file, default
+settings but RUNPLANE_EXECUTOR) gets `--devices` devices in one POST /rest/instance/device,
+then:
+
+- sync: after a warm-up, `--sync-calls` sequential calls of each door, alternating in blocks
+  of 50 so both see the same machine: POST /rest/run_service {"name": "one", "devices":
+  ["d000000"]} (sync: no "async" key) answering success, and the script door's endpoint
+  running `print(ARGS.get("n"))` (bench/runplane_runs.py). p50/p90/p99 of each, and the p50
+  difference (target: <= 2 ms).
+- fan-out: POST /rest/run_service {"name": "trivial", "devices": [all], "async": true} for a
+  snippet `results['success'] = True` with max_processes 50, then /rest/result polled every
+  0.25 s until the run ends: seconds and targets/s (targets: <= 10 s, >= 1,000 targets/s).
+  Past `--time-limit` the run is stopped and what finished by then is counted (the stop
+  answer lists the targets aborted and still running), so a slow executor still gives a rate.
+  The server's CPU (itself and its live descendants) and the machine's are sampled alongside.
+  With `--profile N`, `py-spy record` samples the server and its subprocesses for the first
+  N seconds of the fan-out; the top functions (own time and inclusive) go in the JSON.
+
+Prints a table and writes every figure, with the machine's facts, to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from bench import procinfo, runplane_runs
+from bench.measure import Latency
+from bench.run import machine
+from bench.server import Server, Unavailable, tail
+
+ROOT = Path(__file__).resolve().parents[1]
+EXECUTORS = ("fork", "spawn")
+TRIVIAL = "results['success'] = True"
+BLOCK = 50  # sync calls of one door before switching to the other
+FAN_OUT_SECONDS = 10.0
+FAN_OUT_RATE = 1000.0
+SYNC_GAP_MS = 2.0
+PY_SPY = Path(sys.executable).with_name("py-spy")
+FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+console = Console(width=None if sys.stdout.isatty() else 132)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.services",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executors", default=",".join(EXECUTORS),
+                        help="executors to measure, in order (default fork,spawn)")
+    parser.add_argument("--devices", type=int, default=10_000, help="targets of the fan-out")
+    parser.add_argument("--max-processes", type=int, default=50)
+    parser.add_argument("--sync-calls", type=int, default=300, help="per door")
+    parser.add_argument("--warmup", type=int, default=30, help="calls per door before timing")
+    parser.add_argument("--time-limit", type=float, default=600.0,
+                        help="seconds the fan-out may take before it is stopped and counted")
+    parser.add_argument("--profile", type=float, default=0.0,
+                        help="py-spy the server for this many seconds of the fan-out (0: no)")
+    parser.add_argument("--profile-dir", type=Path,
+                        help="keep py-spy's folded stacks here (default: a temporary directory)")
+    parser.add_argument("--skip-fan-out", action="store_true")
+    parser.add_argument("--skip-sync", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/services.json")
+    args = parser.parse_args(argv)
+    args.executors = [name for name in args.executors.split(",") if name]
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+    unknown = set(args.executors) - set(EXECUTORS)
+    if unknown:
+        parser.error(f"unknown executor(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def device_name(index: int) -> str:
+    return f"d{index:06d}"
+
+
+# CPU accounting -----------------------------------------------------------------------------
+
+
+def _ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of a process, in clock ticks (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(value) for value in fields[11:15])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU used so far by `pid` and its live descendants (and the children they reaped)."""
+    ticks = sum(_ticks(member) for member in (pid, *procinfo.descendants(pid)))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+# Set-up -------------------------------------------------------------------------------------
+
+
+def create(client: httpx.Client, kind: str, body: Any) -> dict[str, Any]:
+    answer = client.post(f"/rest/instance/{kind}", json=body)
+    if answer.status_code != 200 or answer.json().get("failure"):
+        raise RuntimeError(f"POST /rest/instance/{kind}: {answer.status_code} {answer.text[:300]}")
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def set_up(client: httpx.Client, devices: int, max_processes: int) -> float:
+    """The inventory and the two services; answers how long the devices took to create."""
+    started = time.perf_counter()
+    made = create(client, "device", [
+        {"name": device_name(index), "ip_address": f"10.{index // 65536}.{index // 256 % 256}."
+         f"{index % 256}", "vendor": "bench"} for index in range(devices)])
+    seconds = time.perf_counter() - started
+    if len(made["success"]) != devices:
+        raise RuntimeError(f"only {len(made['success'])} of {devices} devices created")
+    for name, processes in (("trivial", max_processes), ("one", 1)):
+        create(client, "service", {"name": name, "type": "python_snippet_service",
+                                   "source_code": TRIVIAL, "max_processes": processes})
+    return seconds
+
+
+# Sync ---------------------------------------------------------------------------------------
+
+
+def service_call(client: httpx.Client) -> Any:
+    body = {"name": "one", "devices": [device_name(0)]}
+
+    def call(index: int) -> str | None:
+        answer = client.post("/rest/run_service", json=body)
+        if answer.status_code != 200:
+            return f"HTTP {answer.status_code}: {answer.text[:300]}"
+        result = answer.json()
+        if result.get("success") is not True or result["summary"]["success"] != body["devices"]:
+            return f"not a success: {str(result)[:300]}"
+        return None
+
+    return call
+
+
+def timed(call: Any, index: int) -> tuple[float | None, str | None]:
+    started = time.perf_counter()
+    try:
+        error = call(index)
+    except Exception as exception:
+        error = repr(exception)
+    elapsed = time.perf_counter() - started
+    return (None, error) if error else (elapsed, None)
+
+
+def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
+    """Both doors, alternating in blocks, one keep-alive connection each."""
+    headers = {"X-API-KEY": server.admin_key}
+    with (
+        httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as script_client,
+        httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
+                     timeout=60) as service_client,
+    ):
+        door = runplane_runs.set_up(script_client, server)
+        doors = {
+            "script_door": runplane_runs.sync_call(script_client, door, runplane_runs.Split()),
+            "service_door": service_call(service_client),
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in doors}
+        errors: dict[str, list[str]] = {name: [] for name in doors}
+        for call in doors.values():
+            for index in range(warmup):
+                call(index)
+        done = 0
+        while done < calls:
+            block = min(BLOCK, calls - done)
+            for name, call in doors.items():
+                for index in range(done, done + block):
+                    elapsed, error = timed(call, index)
+                    if elapsed is not None:
+                        seconds[name].append(elapsed)
+                    else:
+                        errors[name].append(error or "?")
+            done += block
+    latency = {name: Latency.of(seconds[name], len(errors[name]),
+                                errors[name][0] if errors[name] else None).as_dict()
+               for name in doors}
+    gap = latency["service_door"]["p50_ms"] - latency["script_door"]["p50_ms"]
+    return {**latency, "p50_gap_ms": round(gap, 3)}
+
+
+# Fan-out ------------------------------------------------------------------------------------
+
+
+def start_profile(server: Server, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    if seconds <= 0:
+        return None
+    if not PY_SPY.exists():
+        console.print(f"[yellow]no profile[/]: {PY_SPY} not found (pip install py-spy)")
+        return None
+    return subprocess.Popen(
+        [str(PY_SPY), "record", "--pid", str(server.pid), "--subprocesses", "--rate", "200",
+         "--duration", str(int(seconds)), "--format", "raw", "--output", str(out),
+         "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def frame_name(frame: str) -> str:
+    found = FRAME.match(frame.strip())
+    if not found:
+        return frame.strip()
+    file = found["file"]
+    for marker in ("site-packages/", "src/", "lib/python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{found['function']} ({file})"
+
+
+def process_label(frame: str) -> str:
+    """`process 123:"/venv/bin/python3 -I /src/runplane/engine/zygote.py 16"` -> `zygote.py`."""
+    command = frame.split(":", 1)[1].strip('"').split()
+    scripts = [Path(word).name for word in command[1:] if not word.startswith("-")]
+    return scripts[0] if scripts else Path(command[0]).name if command else frame
+
+
+def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
+    """Shares of samples from py-spy's raw (folded) output: per process; per function, own
+    time; and inclusive time of runplane's own functions (the rest is framework plumbing)."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    processes: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        # py-spy --subprocesses starts each stack with its process: `process 123:"cmd"`.
+        if frames and frames[0].startswith("process "):
+            processes[process_label(frames[0])] += count
+            frames = frames[1:]
+        names = [frame_name(frame) for frame in frames if frame]
+        if not names:
+            continue
+        total += count
+        own[names[-1]] += count
+        for name in set(names):
+            if "(runplane/" in name:
+                inclusive[name] += count
+
+    def share(counter: collections.Counter[str], whole: int) -> list[dict[str, Any]]:
+        return [{"function": name, "percent": round(100 * count / max(1, whole), 1)}
+                for name, count in counter.most_common(top)]
+
+    return {"samples": total, "own": share(own, total),
+            "runplane_inclusive": share(inclusive, total),
+            "processes": share(processes, sum(processes.values()))}
+
+
+def measure_fan_out(server: Server, devices: int, time_limit: float, profile: float,
+                    workdir: Path) -> dict[str, Any]:
+    names = [device_name(index) for index in range(devices)]
+    profile_path = workdir / f"fan-out-{server.executor}.folded"
+    with httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
+                      timeout=120) as client:
+        cpu_before, busy_before = tree_cpu_seconds(server.pid), machine_busy()
+        started = time.perf_counter()
+        answer = client.post("/rest/run_service",
+                             json={"name": "trivial", "devices": names, "async": True})
+        submitted = time.perf_counter() - started
+        if answer.status_code != 200 or answer.json().get("errors"):
+            raise RuntimeError(f"run_service: {answer.status_code} {answer.text[:300]}")
+        runtime = answer.json()["runtime"]
+        profiler = start_profile(server, profile, profile_path)
+        stopped: dict[str, Any] | None = None
+        while True:
+            state = client.get(f"/rest/result/trivial/{runtime}").json()
+            if state["status"] != "Running":
+                break
+            if time.perf_counter() - started > time_limit:
+                stopped = client.post(f"/rest/stop/{runtime}").json()
+                elapsed_at_stop = time.perf_counter() - started
+                state = wait_ended(client, runtime)
+                break
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - started
+        cpu = tree_cpu_seconds(server.pid) - cpu_before
+        busy_after = machine_busy()
+    result = state["result"]
+    if stopped is None:
+        succeeded = len(result["summary"]["success"])
+        finished = devices
+    else:
+        # Targets neither aborted (never started) nor still running at the stop had finished.
+        finished = devices - len(stopped["aborted"]) - len(stopped["stopping"])
+        succeeded = finished
+        elapsed = elapsed_at_stop
+    machine_share = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+    measured: dict[str, Any] = {
+        "devices": devices, "finished": finished, "succeeded": succeeded,
+        "failed": len(result["summary"]["failure"]) if stopped is None else None,
+        "stopped_at_time_limit": stopped is not None, "seconds": round(elapsed, 3),
+        "submit_seconds": round(submitted, 3),
+        "targets_per_s": round(finished / elapsed, 1) if elapsed > 0 else None,
+        "server_cpu_seconds": round(cpu, 2),
+        "machine_cpu_busy_percent": round(100 * machine_share, 1),
+    }
+    if profiler is not None:
+        _, error = profiler.communicate(timeout=profile + 120)
+        if profiler.returncode == 0 and profile_path.exists():
+            measured["profile"] = summarize_profile(profile_path)
+        else:
+            measured["profile_error"] = error.decode(errors="replace")[-500:]
+    return measured
+
+
+def wait_ended(client: httpx.Client, runtime: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        state: dict[str, Any] = client.get(f"/rest/result/trivial/{runtime}").json()
+        if state["status"] != "Running" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.25)
+
+
+# One executor -------------------------------------------------------------------------------
+
+
+def measure(executor: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    workdir.mkdir()
+    server = Server(executor, workdir)
+    try:
+        server.start()
+        console.print(f"  server pid {server.pid} on {server.base_url}")
+        with httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
+                          timeout=300) as client:
+            import_seconds = set_up(client, args.devices, args.max_processes)
+        console.print(f"  {args.devices:,} devices created in {import_seconds:.2f} s")
+        measured: dict[str, Any] = {"available": True,
+                                    "device_import_seconds": round(import_seconds, 3)}
+        if not args.skip_sync:
+            measured["sync"] = measure_sync(server, args.sync_calls, args.warmup)
+            console.print(f"  sync p50: service door {measured['sync']['service_door']['p50_ms']}"
+                          f" ms, script door {measured['sync']['script_door']['p50_ms']} ms")
+        if not args.skip_fan_out:
+            measured["fan_out"] = measure_fan_out(server, args.devices, args.time_limit,
+                                                  args.profile, args.profile_dir or workdir)
+            console.print(f"  fan-out: {measured['fan_out']['finished']:,} targets in "
+                          f"{measured['fan_out']['seconds']} s")
+        measured["memory"] = server.memory()
+        return measured
+    except Unavailable as error:
+        return {"available": False, "reason": str(error)}
+    except Exception as error:
+        return {"available": False, "error": True, "reason": f"{error!r}",
+                "server_log": tail(server.stderr_path, 20)}
+    finally:
+        server.stop()
+
+
+# Report -------------------------------------------------------------------------------------
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for executor, measured in results.items():
+        if not measured.get("available"):
+            continue
+        fan_out = measured.get("fan_out")
+        if fan_out:
+            seconds = None if fan_out["stopped_at_time_limit"] else fan_out["seconds"]
+            rows.append(check(f"{executor}: {fan_out['devices']:,} targets in <= "
+                              f"{FAN_OUT_SECONDS:g} s", seconds, "<=", FAN_OUT_SECONDS, "s"))
+            rows.append(check(f"{executor}: >= {FAN_OUT_RATE:,.0f} targets/s",
+                              fan_out["targets_per_s"], ">=", FAN_OUT_RATE, "targets/s"))
+        if "sync" in measured:
+            rows.append(check(f"{executor}: sync p50 within {SYNC_GAP_MS:g} ms of the script "
+                              "door", measured["sync"]["p50_gap_ms"], "<=", SYNC_GAP_MS, "ms"))
+    return rows
+
+
+def check(name: str, value: float | None, op: str, limit: float, unit: str) -> dict[str, Any]:
+    if value is None:
+        status = "missed"  # stopped at the time limit: it did not finish at all
+    else:
+        status = "met" if (value <= limit if op == "<=" else value >= limit) else "missed"
+    return {"target": name, "measured": value, "unit": unit, "status": status}
+
+
+def figure(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def print_report(results: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    table = Table(title="runplane service door: fan-out and sync run_service")
+    for column in ("executor", "fan-out s", "targets/s", "finished", "server CPU s",
+                   "machine busy %", "service p50/p90/p99 ms", "script p50/p90/p99 ms",
+                   "p50 gap ms"):
+        table.add_column(column, justify="left" if column == "executor" else "right")
+    for executor, measured in results.items():
+        if not measured.get("available"):
+            table.add_row(executor, "[red]unavailable[/]", measured.get("reason", "")[:60])
+            continue
+        fan_out = measured.get("fan_out") or {}
+        sync = measured.get("sync") or {}
+
+        def triple(door: str, sync: dict[str, Any] = sync) -> str:
+            if door not in sync:
+                return "-"
+            return "/".join(figure(sync[door][key], 1) for key in ("p50_ms", "p90_ms", "p99_ms"))
+
+        stop_note = " (stopped)" if fan_out.get("stopped_at_time_limit") else ""
+        table.add_row(
+            executor, figure(fan_out.get("seconds"), 1) + stop_note,
+            figure(fan_out.get("targets_per_s"), 1),
+            f"{fan_out.get('finished', 0):,}/{fan_out.get('devices', 0):,}",
+            figure(fan_out.get("server_cpu_seconds"), 1),
+            figure(fan_out.get("machine_cpu_busy_percent"), 0),
+            triple("service_door"), triple("script_door"), figure(sync.get("p50_gap_ms"), 2),
+        )
+    console.print(table)
+    colours = {"met": "green", "missed": "red"}
+    goals = Table(title="targets (service door issue)")
+    for column in ("target", "measured", "status"):
+        goals.add_column(column)
+    for row in checks:
+        goals.add_row(row["target"], figure(row["measured"]),
+                      f"[{colours[row['status']]}]{row['status']}[/]")
+    console.print(goals)
+    for executor, measured in results.items():
+        profile = (measured.get("fan_out") or {}).get("profile")
+        if profile:
+            console.print(f"[bold]{executor}[/] py-spy, {profile['samples']:,} samples; "
+                          "own time:")
+            for row in profile["own"][:10]:
+                console.print(f"  {row['percent']:5.1f}%  {row['function']}")
+            console.print("  inclusive, runplane's functions:")
+            for row in profile["runplane_inclusive"][:10]:
+                console.print(f"  {row['percent']:5.1f}%  {row['function']}")
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, interrupt)
+    facts = machine()
+    started = time.monotonic()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="runplane-bench-services-") as temp:
+        for executor in args.executors:
+            console.print(f"[bold]runplane, executor {executor}[/]")
+            results[executor] = measure(executor, Path(temp) / executor, args)
+    facts["loadavg_at_end"] = os.getloadavg()
+    facts["bench_seconds"] = round(time.monotonic() - started, 1)
+    checks = targets(results)
+    print_report(results, checks)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plan = {"devices": args.devices, "max_processes": args.max_processes,
+            "sync_calls": args.sync_calls, "warmup": args.warmup,
+            "time_limit": args.time_limit, "profile_seconds": args.profile}
+    args.out.write_text(json.dumps({"machine": facts, "plan": plan, "results": results,
+                                    "targets": checks}, indent=2) + "\n")
+    console.print(f"written to {args.out}")
+    return 1 if any(row.get("error") for row in results.values()) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: every process started was stopped")
+        sys.exit(130)

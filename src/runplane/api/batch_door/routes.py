@@ -1,0 +1,97 @@
+"""POST /api/1.0/batch?action=run|progress|results|restart|repost (iVvy), and runplane's
+own `callbacks` (delivery attempts) and `secret` (the key receivers verify signatures with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from runplane.api.batch_door.errors import BatchDoorRoute
+from runplane.api.batch_door.requests import body_of, caller
+from runplane.core import batches
+from runplane.core.batch_errors import BAD_BODY, INCORRECT_JOB_FORMAT, UNKNOWN_ACTION, BatchError
+from runplane.core.context import Core
+from runplane.store.records import ApiKey
+
+router = APIRouter(route_class=BatchDoorRoute, tags=["batch door"])
+PATH = "/api/1.0/batch"
+
+
+def get_core(request: Request) -> Core:
+    return request.app.state.core  # type: ignore[no-any-return]
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+Act = Callable[[Core, ApiKey, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def async_id(body: dict[str, Any]) -> Any:
+    """iVvy names the batch `async` in requests; `asyncId` (as answered) is taken too."""
+    return body.get("async", body.get("asyncId"))
+
+
+async def run(core: Core, key: ApiKey, instance: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"asyncId": (await batches.submit(core, key, instance, body)).async_id}
+
+
+async def progress(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
+                   ) -> dict[str, Any]:
+    return {"progress": await batches.progress(core, key, instance, async_id(body))}
+
+
+async def results(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
+                  ) -> dict[str, Any]:
+    return await batches.results(core, key, instance, async_id(body))
+
+
+async def restart(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
+                  ) -> dict[str, Any]:
+    await batches.restart(core, key, instance, async_id(body))
+    return {"restarted": True}
+
+
+async def repost(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
+                 ) -> dict[str, Any]:
+    await batches.repost(core, key, instance, async_id(body))
+    return {"reposted": True}
+
+
+async def callbacks(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
+                    ) -> dict[str, Any]:
+    return await batches.callbacks(core, key, instance, async_id(body))
+
+
+async def secret(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
+                 ) -> dict[str, Any]:
+    return {"instance": instance.lower(),
+            "secret": await batches.webhook_secret(core, key, instance)}
+
+
+ACTIONS: dict[str, Act] = {
+    "run": run, "progress": progress, "results": results, "restart": restart,
+    "repost": repost, "callbacks": callbacks, "secret": secret,
+}
+
+
+@router.api_route(
+    PATH, methods=["POST", "GET"],
+    summary="iVvy batch: run | progress | results | restart | repost (and callbacks, secret)",
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": {
+        "jobs": [{"namespace": "device", "action": "create", "params": {"name": "r1"}}],
+        "callbackUrl": "https://example.com/callback",
+    }}}}},
+)
+async def batch(request: Request, core: CoreDep, action: str = "") -> dict[str, Any]:
+    act = ACTIONS.get(action)
+    if act is None:
+        raise BatchError(400, f"Unknown action '{action}'.", UNKNOWN_ACTION,
+                         [f"action: one of {', '.join(ACTIONS)}."])
+    key, instance = await caller(request, core)
+    body = await body_of(request, core.settings.batch_body_max_bytes)
+    if not isinstance(body, dict):
+        code = INCORRECT_JOB_FORMAT if action == "run" else BAD_BODY
+        raise BatchError(400, "The request body must be a JSON object.", code)
+    return await act(core, key, instance, body)

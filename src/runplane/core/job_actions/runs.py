@@ -1,0 +1,93 @@
+"""The `run` namespace: get, stop, result of any run, by its runtime string or its id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from runplane.api.script_door.render import trace_result
+from runplane.clock import iso_z, utcnow
+from runplane.core import service_runs
+from runplane.core.access import Role, require
+from runplane.core.actions import JobContext, Params, action
+from runplane.errors import NotFound
+from runplane.store import queue
+from runplane.store import runs as run_store
+from runplane.store.records import SUCCESS, Run
+
+SERVICE_RUN = "service"
+
+
+class RunRef(Params):
+    """`{"runtime": "..."}` (service runs) or `{"id": N}` (any run; a script.run answers it
+    as `runId`)."""
+
+    runtime: str | None = None
+    id: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def one_of(self) -> RunRef:
+        if (self.runtime is None) == (self.id is None):
+            raise ValueError("give either runtime or id")
+        return self
+
+
+async def _find(context: JobContext, ref: RunRef, role: Role) -> Run:
+    require(context.key, role, context.instance)
+    async with context.core.database.read() as conn:
+        if ref.id is not None:
+            found = await run_store.get_run(conn, ref.id, with_output=True)
+        else:
+            assert ref.runtime is not None
+            found = await run_store.get_run_by_runtime(conn, ref.runtime)
+    if found is None or found.instance_id != context.instance.id:
+        raise NotFound("Run", f"No run {ref.runtime or ref.id} in this instance.")
+    return found
+
+
+def describe(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id, "kind": run.kind, "runtime": run.runtime, "status": run.status,
+        "success": run.status == SUCCESS if run.is_final else None,
+        "trace": run.number, "createdAt": iso_z(run.created_at),
+        "startedAt": iso_z(run.started_at), "finishedAt": iso_z(run.finished_at),
+        "durationMs": run.duration_ms, "tasksTotal": run.tasks_total,
+        "tasksDone": run.tasks_done, "tasksFailed": run.tasks_failed, "error": run.error,
+    }
+
+
+@action("run", "get", RunRef)
+async def get(context: JobContext, params: RunRef) -> dict[str, Any]:
+    return describe(await _find(context, params, Role.read))
+
+
+@action("run", "result", RunRef)
+async def result(context: JobContext, params: RunRef) -> dict[str, Any]:
+    """A service run's summary (as /rest/result), or a single-task run's output."""
+    found = await _find(context, params, Role.read)
+    status = service_runs.status_name(found.status)
+    if not found.is_final:
+        return {"status": status, "result": service_runs.NO_RESULTS_YET}
+    if found.kind == SERVICE_RUN:
+        return {"status": status, "result": await service_runs.summarize(context.core, found)}
+    if found.output is None:  # a run without a first task to show
+        return {"status": status, "result": {}}
+    return {"status": status, "result": trace_result(found)}
+
+
+@action("run", "stop", RunRef, atomic=False)
+async def stop(context: JobContext, params: RunRef) -> dict[str, Any]:
+    found = await _find(context, params, Role.run)
+    if found.is_final:
+        return {**describe(found), "stopped": False, "message": "The run had already ended."}
+    async with context.core.database.write() as conn:
+        outcome = await queue.request_stop(conn, found.id, now=utcnow())
+    context.core.signals.stop_requested()
+    if outcome.finished_run is not None:
+        context.core.signals.run_finished(found.id)
+    return {
+        **describe(found), "stopped": True,
+        "aborted": [name for name in outcome.aborted if name is not None],
+        "stopping": [name for name in outcome.stopping if name is not None],
+    }

@@ -1,0 +1,1 @@
+"""Durable callbacks: the outbox, signing, the URL guard, the sender and retention."""

@@ -1,0 +1,179 @@
+"""A run's private directory, its environment, and the files exchanged through it.
+
+Each run gets a fresh ``runplane-run-*`` directory as its working directory, HOME and TMPDIR;
+it is removed when the run ends, whatever the script did to it. In snippet mode the child
+leaves its results in RESULT_FILENAME there, which the executor reads back (carefully: the
+script controls that directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import pwd
+import shutil
+import stat
+import tempfile
+from typing import Any
+
+from runplane.engine.execution import ExecutionRequest, Limits
+from runplane.engine.python_child import RESULT_MAX_BYTES
+
+RESULT_FILENAME = ".runplane-result.json"
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+CPU_SECONDS_MARGIN = 5
+# The child caps what it writes; anything larger was not written by it.
+_RESULT_READ_MAX = RESULT_MAX_BYTES + 64 * 1024
+
+
+def run_as(uid: int | None, gid: int | None) -> tuple[int, int] | None:
+    """The (uid, gid) runs switch to, or None to stay as the server's user.
+
+    A uid alone takes that user's primary group (or the same number), never the server's.
+    """
+    if uid is None and gid is None:
+        return None
+    if uid is None:
+        uid = os.geteuid()
+    if gid is None:
+        try:
+            gid = pwd.getpwuid(uid).pw_gid
+        except KeyError:
+            gid = uid
+    return uid, gid
+
+
+def make_workdir(work_root: str | None, owner: tuple[int, int] | None = None) -> str:
+    """A new private directory; `owner` (uid, gid): the user the run will switch to."""
+    if work_root is not None:
+        os.makedirs(work_root, mode=0o700, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="runplane-run-", dir=work_root)
+    if owner is not None:
+        try:
+            os.chown(path, *owner)
+        except OSError:
+            remove_tree(path)
+            raise
+    return path
+
+
+class Janitor:
+    """Removes run directories in the background, so a result never waits for the disk.
+
+    On a busy disk removing even an empty directory can take milliseconds (a journal to
+    join). The removal starts at once in a thread; `drain` waits for all of them (an
+    executor's close), so "removed afterwards" still holds.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Future[None]] = set()
+
+    def discard(self, root: str) -> None:
+        # Submitted now, not when a task would first run: the loop may be idle until later.
+        future = asyncio.get_running_loop().run_in_executor(None, remove_tree, root)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def remove_tree(root: str) -> None:
+    """Remove a run directory, even when the script made parts of it read-only."""
+    with contextlib.suppress(OSError):
+        os.rmdir(root)  # what most runs leave: an empty directory
+        return
+    failures: list[str] = []
+    shutil.rmtree(root, onerror=lambda _func, path, _exc: failures.append(path))
+    if failures or os.path.lexists(root):
+        _make_dirs_writable(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _make_dirs_writable(root: str) -> None:
+    # Directories only, never through a symlink: chmod follows links, and a script could
+    # point one at a directory outside its own.
+    _chmod_dir(root)
+    for parent, dirnames, _files in os.walk(root):
+        for name in dirnames:
+            _chmod_dir(os.path.join(parent, name))  # before os.walk lists it
+
+
+def _chmod_dir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            os.chmod(path, stat.S_IRWXU)
+
+
+def base_env(workdir: str) -> dict[str, str]:
+    """The whole environment of a script: nothing of the server's leaks through."""
+    return {
+        "PATH": SAFE_PATH,
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "RUNPLANE_RUN_DIR": workdir,
+    }
+
+
+def cpu_seconds(limits: Limits) -> int:
+    # A backstop only: the wall-clock timeout is what normally ends a busy script.
+    return math.ceil(limits.timeout_seconds) + CPU_SECONDS_MARGIN
+
+
+def python_document(request: ExecutionRequest, workdir: str) -> dict[str, Any]:
+    """What python_child.run is given, whichever way the child process was made."""
+    limits = request.limits
+    document: dict[str, Any] = {
+        "source": request.source,
+        "args": request.args,
+        "config": request.config,
+        "meta": request.meta,
+        "limits": {
+            "memory_bytes": limits.memory_bytes,
+            "file_size_bytes": limits.file_size_bytes,
+            "open_files": limits.open_files,
+            "cpu_seconds": cpu_seconds(limits),
+        },
+        "mode": request.mode,
+    }
+    if request.mode == "snippet":
+        document["context"] = request.context
+        document["result_path"] = os.path.join(workdir, RESULT_FILENAME)
+    return document
+
+
+def read_value(request: ExecutionRequest, workdir: str) -> Any:
+    """The snippet's results document, or None: script mode, nothing written, or not JSON."""
+    if request.mode != "snippet":
+        return None
+    path = os.path.join(workdir, RESULT_FILENAME)
+    # The script owns the directory: no following a symlink it planted (to a secret, or to
+    # /dev/zero), no blocking on a FIFO, and never more than the child could have written.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, _RESULT_READ_MAX + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > _RESULT_READ_MAX:
+        return None
+    try:
+        # NaN and Infinity are kept as text: a JSON column would refuse them.
+        return json.loads(data, parse_constant=str)
+    except ValueError:  # also UnicodeDecodeError
+        return None

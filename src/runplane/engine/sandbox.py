@@ -1,0 +1,125 @@
+"""Optional bubblewrap (`bwrap`) sandbox around spawned runs, and detecting whether it works.
+
+Levels, set with `RUNPLANE_SANDBOX`:
+
+- ``none`` (default). What POSIX gives without privileges: rlimits (address space, CPU time,
+  file size, open files, no core dumps), a process group killed as a whole when the run ends
+  or times out, a private temporary working directory removed afterwards, and a scrubbed
+  environment (no server secrets in os.environ), closed inherited descriptors. It does not
+  stop a script from reading what the server's user can read (the database file included),
+  using the network, signalling the server's other processes, or escaping the final kill with
+  setsid(). Set `run_as_uid`/`run_as_gid` to a dedicated user to fence off files and signals.
+- ``bwrap``. Adds Linux namespaces: no network (only a private loopback), a read-only view of
+  the whole filesystem except the run's directory, a private empty /tmp, a minimal /dev, and
+  its own PID namespace (it sees only its own processes; when the run is killed, everything it
+  started dies with the namespace, setsid() or not), plus private IPC and hostname. The
+  filesystem is still readable: combine with `run_as_uid` to keep the server's files private.
+
+bwrap wraps an exec, and a forked child of the zygote is not one: with bwrap active, python3
+runs use the spawn path inside bwrap (about 15-20 ms more per run than a warm fork).
+Availability is probed once when an executor starts; if bwrap is missing or cannot create
+namespaces here (no user namespaces, seccomp in a container...), one warning is logged and
+runs go unsandboxed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+log = logging.getLogger("runplane.sandbox")
+
+SANDBOXES = ("none", "bwrap")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROBE_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Bwrap:
+    """A bwrap that was seen to work; `wrap` puts a command inside it."""
+
+    path: str
+
+    def wrap(self, argv: list[str], workdir: str) -> list[str]:
+        return [
+            self.path,
+            "--ro-bind", "/", "/",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--tmpfs", "/tmp",
+            "--bind", workdir, workdir,  # after the /tmp tmpfs, which may contain it
+            "--chdir", workdir,
+            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--die-with-parent",
+            "--",
+            *argv,
+        ]
+
+
+async def detect(
+    requested: str,
+    *,
+    program: str = "bwrap",
+    owner: tuple[int, int] | None = None,
+) -> Bwrap | None:
+    """The sandbox to use: None for "none", or when "bwrap" does not work here (warned once)."""
+    if requested != "bwrap":
+        return None
+    path = shutil.which(program)
+    if path is None:
+        log.warning("sandbox 'bwrap' requested but %r was not found (Debian package "
+                    "bubblewrap); runs are NOT sandboxed", program)
+        return None
+    problem = await _probe(Bwrap(path), owner)
+    if problem is not None:
+        log.warning("sandbox 'bwrap' requested but it does not work here (%s); runs are NOT "
+                    "sandboxed", problem)
+        return None
+    return Bwrap(path)
+
+
+async def _probe(bwrap: Bwrap, owner: tuple[int, int] | None) -> str | None:
+    """Run `true` exactly as runs will be run; None if it worked, else what went wrong."""
+    with tempfile.TemporaryDirectory(prefix="runplane-probe-") as workdir:
+        try:
+            if owner is not None:
+                os.chown(workdir, *owner)
+            process = await asyncio.create_subprocess_exec(
+                *bwrap.wrap([*as_user(owner), "true"], workdir),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            return str(exc)
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            return f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
+    if process.returncode != 0:
+        message = stderr.decode(errors="replace").strip() or "no message"
+        return f"exit status {process.returncode}: {message}"
+    return None
+
+
+def as_user(owner: tuple[int, int] | None) -> list[str]:
+    """A command prefix that runs the rest as `owner` (uid, gid), supplementary groups dropped.
+
+    setpriv (util-linux) rather than subprocess's user=/group=: uvloop does not accept those,
+    and a preexec_fn is unsafe in a threaded server. Inside bwrap, so bwrap itself stays root
+    and needs no user namespaces.
+    """
+    if owner is None:
+        return []
+    setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
+    if setpriv is None:
+        raise OSError("run_as_uid needs setpriv (Debian package util-linux)")
+    uid, gid = owner
+    return [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]

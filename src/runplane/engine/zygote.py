@@ -1,0 +1,431 @@
+"""The fork server ("zygote"): a small warm Python that forks one child per python3 run.
+
+Standalone on purpose: stdlib only, no runplane imports, so it stays small (each fork copies
+its page tables) and never carries the API server's state. ZygoteExecutor starts it as
+``python -I -X utf8 zygote.py REPORT_FD`` in its own session.
+
+Orders arrive on stdin, each a header (4-byte big-endian body length, 8-byte order id) and a
+JSON body ``{"workdir", "env", "owner": [uid, gid] | null, "request": <python_child request>}``
+that the zygote does not parse: the child does. Reports go out on REPORT_FD, a SOCK_SEQPACKET
+socket, one JSON object per packet:
+
+    {"type": "ready", "pid"}                        once, when warm
+    {"type": "started", "id", "pid"}                with the read ends of the child's stdout
+                                                    and stderr pipes attached (SCM_RIGHTS)
+    {"type": "refused", "id", "error"}              could not make the pipes or fork
+    {"type": "exited", "id", "pid", "returncode"}   reaped; -N means killed by signal N
+
+One child is forked ahead of need: the spare. Forking CPython and the first steps after it
+(copy-on-write faults, at-fork hooks, session, descriptors) cost about a millisecond; the
+spare has paid that already and waits on a pipe for its order, so a run starts at once.
+
+On EOF on stdin (the executor closed or died) it kills every running group, reaps, and exits.
+"""
+
+from __future__ import annotations
+
+# What scripts commonly import, loaded once here so each forked run starts warm. Cheap
+# standard modules only: anything here costs every fork a little more in page tables.
+import base64  # noqa: F401
+import collections  # noqa: F401
+import contextlib
+import copy  # noqa: F401
+import csv  # noqa: F401
+import ctypes
+import dataclasses
+import datetime  # noqa: F401
+import decimal  # noqa: F401
+import functools  # noqa: F401
+import gc
+import hashlib  # noqa: F401
+import importlib.util
+import io  # noqa: F401
+import ipaddress  # noqa: F401
+import itertools  # noqa: F401
+import json
+import logging  # noqa: F401
+import math  # noqa: F401
+import os
+import pathlib  # noqa: F401
+import random  # noqa: F401
+import re  # noqa: F401
+import select
+import shutil  # noqa: F401
+import signal
+import socket
+import string  # noqa: F401
+import struct
+import subprocess  # noqa: F401
+import sys
+import tempfile
+import textwrap  # noqa: F401
+import threading  # noqa: F401
+import time  # noqa: F401
+import traceback
+import types
+import typing  # noqa: F401
+import urllib.parse  # noqa: F401
+import uuid  # noqa: F401
+from typing import Any, NoReturn
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+# Exit status of a child that could not even be set up (credentials, directory...).
+SETUP_FAILED = 126
+_HEADER = struct.Struct(">IQ")  # body length, order id
+_WARM_UP_ORDER = json.dumps({
+    "workdir": "/", "owner": None,
+    "env": {name: "/tmp/runplane-run-warm-up" for name in (
+        "PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING", "RUNPLANE_RUN_DIR")},
+    "request": {"source": "import sys\nvalue = [str(n) for n in range(100)]\n",
+                "args": {"key": [1, 2.5, "text", None, True]}, "config": {}, "meta": {},
+                "limits": {}, "mode": "script"},
+})
+# Where a spare child finds the pipe its order will come through.
+_ORDER_FD = 3
+_READ_CHUNK = 1 << 20
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def main() -> None:
+    reports = socket.socket(fileno=int(sys.argv[1]))
+    child_module = _load_python_child()
+    # Orphaned grandchildren of runs are re-parented to us rather than to PID 1, which in a
+    # container may be a process that never reaps them: we reap them.
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes poll() through this pipe
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only EOF on stdin stops us
+    gc.collect()
+    gc.freeze()  # warm objects stay out of the collector: fewer pages copied after fork
+    server = ForkServer(reports, child_module)
+    server.report({"type": "ready", "pid": os.getpid()})
+    server.serve(wake_r)
+
+
+def _load_python_child() -> types.ModuleType:
+    # By path, not through sys.path: -I leaves this directory off it, and putting it on
+    # would let scripts import runplane's engine modules by their bare names.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_child.py")
+    spec = importlib.util.spec_from_file_location("runplane_python_child", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclasses.dataclass
+class Spare:
+    """A child forked ahead of need: its output pipes' read ends and its order pipe."""
+
+    pid: int
+    stdout_r: int
+    stderr_r: int
+    order_w: int
+
+
+class ForkServer:
+    def __init__(self, reports: socket.socket, child_module: types.ModuleType) -> None:
+        self.reports = reports
+        self.child_module = child_module
+        # pid -> order id until reaped; None for the spare, which has no order yet.
+        self.children: dict[int, int | None] = {}
+        self.spare: Spare | None = None
+        # False after a spare died without an order: fork the next one only when needed,
+        # so a spare that cannot even start never turns into a fork loop.
+        self._refill = True
+        self._fork_error = ""
+        self._orders = bytearray()
+
+    def serve(self, wake_fd: int) -> None:
+        poller = select.poll()
+        poller.register(0, select.POLLIN)
+        poller.register(wake_fd, select.POLLIN)
+        self.spare = self.fork_spare()
+        while True:
+            for fd, _events in poller.poll():
+                if fd == wake_fd:
+                    _drain(wake_fd)
+                    self.reap()
+                elif not self.read_orders():
+                    self.shutdown()
+                    return
+            # Idle, no run in flight: prepare the next run's process. Not while a run is in
+            # flight, whose CPU the spare's own start would take on a small machine.
+            if self.spare is None and self._refill and not self.running() and not poller.poll(0):
+                self.spare = self.fork_spare()
+
+    def running(self) -> bool:
+        return any(order_id is not None for order_id in self.children.values())
+
+    def read_orders(self) -> bool:
+        """Read what stdin has and launch every complete order; False at EOF."""
+        data = os.read(0, _READ_CHUNK)
+        if not data:
+            return False
+        self._orders += data
+        while len(self._orders) >= _HEADER.size:
+            size, order_id = _HEADER.unpack_from(self._orders)
+            end = _HEADER.size + size
+            if len(self._orders) < end:
+                break
+            body = bytes(self._orders[_HEADER.size:end])
+            del self._orders[:end]
+            self.launch(order_id, body)
+        return True
+
+    def launch(self, order_id: int, body: bytes) -> None:
+        # No spare (runs in flight, or just started): fork now; its order is already here.
+        spare, self.spare = self.spare or self.fork_spare(warm=False), None
+        self._refill = True
+        if spare is None:
+            self.report({"type": "refused", "id": order_id, "error": self._fork_error})
+            return
+        self.children[spare.pid] = order_id
+        try:
+            _write_all(spare.order_w, body)
+        except OSError:
+            pass  # the spare died (killed from outside): reaping reports its exit
+        finally:
+            _close(spare.order_w)
+        try:
+            self.report({"type": "started", "id": order_id, "pid": spare.pid},
+                        fds=[spare.stdout_r, spare.stderr_r])
+        finally:
+            _close(spare.stdout_r, spare.stderr_r)
+
+    def fork_spare(self, warm: bool = True) -> Spare | None:
+        """Fork the next run's process; None (and `_fork_error`) if the system refuses."""
+        pipes: list[int] = []
+        try:
+            for _ in range(3):
+                pipes += os.pipe()
+            out_r, out_w, err_r, err_w, order_r, order_w = pipes
+            _flush_stdio()  # nothing of ours may be written again by the child
+            zygote_pid = os.getpid()
+            pid = os.fork()
+        except OSError as exc:
+            _close(*pipes)
+            self._fork_error = str(exc)
+            return None
+        if pid == 0:
+            self._become_run(out_w, err_w, order_r, zygote_pid, warm)
+        _close(out_w, err_w, order_r)
+        self.children[pid] = None
+        return Spare(pid, out_r, err_r, order_w)
+
+    def _become_run(
+        self, out_w: int, err_w: int, order_r: int, zygote_pid: int, warm: bool
+    ) -> NoReturn:
+        """In the forked child: set up, wait for the order, run the script, never return."""
+        status = SETUP_FAILED
+        try:
+            self.reports.detach()  # its descriptor is closed below; never close it again
+            _detach_from_zygote(out_w, err_w, order_r, zygote_pid)
+            if warm:
+                _warm_up()
+            order = _read_order()
+            if order is None:  # the zygote is shutting down
+                status = 0
+                return
+            _become(order)
+            status = self.child_module.run(order["request"])
+            self.child_module.finish_process()
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                os.write(2, f"runplane: could not start the run: {exc!r}\n".encode())
+                traceback.print_exc()
+                sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+    def reap(self) -> None:
+        """Reap every exited child; a run's group is killed while its leader is a zombie."""
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # no child at all
+                break
+            if info is None or info.si_pid == 0:  # none has exited
+                break
+            pid = info.si_pid
+            if pid in self.children:
+                # Unreaped, the pid cannot be reused: killing its group hits only what the
+                # script left behind.
+                _kill_group(pid)
+            order_id = self.children.pop(pid, None)
+            if self.spare is not None and self.spare.pid == pid:  # killed from outside
+                _close(self.spare.stdout_r, self.spare.stderr_r, self.spare.order_w)
+                self.spare = None
+                self._refill = False
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            if order_id is not None:
+                self.report({"type": "exited", "id": order_id, "pid": pid,
+                             "returncode": _returncode(info)})
+        self.kill_strays()
+
+    def kill_strays(self) -> None:
+        """Kill orphans re-parented to us that belong to no running run.
+
+        A process that left its run's session with setsid() escapes the group kill; once the
+        processes above it are gone it becomes our child (we are a subreaper) with a session
+        of no live run, and dies here. An orphan still in a live run's session is spared until
+        that run ends. Each kill brings a SIGCHLD, hence another pass, for the victim's own
+        orphans.
+        """
+        try:
+            with open(f"/proc/self/task/{os.getpid()}/children") as listing:
+                pids = [int(token) for token in listing.read().split()]
+        except OSError:  # a kernel without CONFIG_PROC_CHILDREN: setsid escapes stay
+            return
+        for pid in pids:
+            if pid not in self.children and _session(pid) not in self.children:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def shutdown(self) -> None:
+        for pid in self.children:
+            _kill_group(pid)
+        for pid, order_id in list(self.children.items()):
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(pid, 0)
+                if order_id is not None:
+                    self.report({"type": "exited", "id": order_id, "pid": pid,
+                                 "returncode": os.waitstatus_to_exitcode(status)})
+        self.children.clear()
+        self.kill_strays()
+
+    def report(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = json.dumps(message).encode()
+        # The executor gone: stdin reaches EOF next and we shut down.
+        with contextlib.suppress(OSError):
+            if fds:
+                socket.send_fds(self.reports, [data], fds)
+            else:
+                self.reports.send(data)
+
+
+def _detach_from_zygote(out_w: int, err_w: int, order_r: int, zygote_pid: int) -> None:
+    """What every run needs, done before its order arrives."""
+    os.setsid()  # its own session and process group: killable as a whole, apart from us
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.dup2(order_r, _ORDER_FD)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    # Orders, reports, the wake pipe, other runs' pipes: nothing else may leak into a run.
+    os.closerange(_ORDER_FD + 1, os.sysconf("SC_OPEN_MAX"))
+    _die_with(zygote_pid)
+    # Emptied now, filled with the run's own variables when the order comes.
+    os.environb.clear()
+    os.environ.clear()
+
+
+def _warm_up() -> None:
+    """While waiting for an order, take the copy-on-write faults a run would take anyway.
+
+    After fork every page is shared with the zygote, and the first write to one (a refcount,
+    a free list, an environment slot) copies it: a few microseconds each, hundreds per run.
+    Going once through what every run does moves most of them off the run's critical path.
+    """
+    order = json.loads(_WARM_UP_ORDER)
+    os.environ.update(order["env"])
+    os.environb.update((key.encode(), value.encode()) for key, value in order["env"].items())
+    os.environb.clear()
+    os.environ.clear()
+    exec(compile(order["request"]["source"], "<warm-up>", "exec", dont_inherit=True),
+         {"__builtins__": __builtins__})
+
+
+def _read_order() -> dict[str, Any] | None:
+    chunks = []
+    while chunk := os.read(_ORDER_FD, _READ_CHUNK):
+        chunks.append(chunk)
+    os.close(_ORDER_FD)
+    return json.loads(b"".join(chunks)) if chunks else None
+
+
+def _become(order: dict[str, Any]) -> None:
+    """The run's own identity, directory and environment."""
+    owner = order.get("owner")
+    if owner is not None:
+        zygote_pid = os.getppid()
+        uid, gid = owner
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        _die_with(zygote_pid)  # a uid change cleared it
+    os.chdir(order["workdir"])
+    env = order["env"]
+    os.environ.update(env)
+    os.environb.update((key.encode(), value.encode()) for key, value in env.items())
+    tempfile.tempdir = None  # its cache would keep the zygote's TMPDIR
+
+
+def _die_with(zygote_pid: int) -> None:
+    # If the zygote dies, the run dies with it. Had it died already, before this was set,
+    # our parent would no longer be the zygote.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != zygote_pid:
+        raise RuntimeError("the fork server died while this run was starting")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _session(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[3])  # state ppid pgrp session
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _returncode(info: os.waitid_result) -> int:
+    # The subprocess convention: the exit status, or -N for a child killed by signal N.
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return -info.si_status
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _prctl(option: int, value: int) -> None:
+    # Best effort: both are refinements, a kernel without them still runs scripts.
+    _libc.prctl(option, value, 0, 0, 0)
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    main()

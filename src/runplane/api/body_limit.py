@@ -11,11 +11,19 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-Envelope = Callable[[int], tuple[int, dict[str, object]]]
+from runplane.core.batch_errors import BODY_TOO_LARGE, envelope
+
+Envelope = Callable[[str, int], dict[str, object]]
 
 
-def syncano_too_large(limit: int) -> tuple[int, dict[str, object]]:
-    return 413, {"detail": f"Request size limit exceeded ({limit})."}
+def too_large_body(path: str, limit: int) -> dict[str, object]:
+    """The 413 answer in the envelope of the door that `path` belongs to."""
+    message = f"Request size limit exceeded ({limit})."
+    if path.startswith("/rest/"):
+        return {"alert": f"Error 413 - {message}"}
+    if path.startswith("/api/"):
+        return envelope(413, message, BODY_TOO_LARGE)
+    return {"detail": message}
 
 
 class BodyTooLarge(Exception):
@@ -23,10 +31,10 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limit: int, envelope: Envelope = syncano_too_large):
+    def __init__(self, app: ASGIApp, *, limit: int, answer: Envelope = too_large_body):
         self.app = app
         self.limit = limit
-        self.envelope = envelope
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,7 +42,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         seen = 0
         started = False
@@ -57,14 +65,13 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        status, body = self.envelope(self.limit)
-        payload = json.dumps(body).encode()
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        payload = json.dumps(self.answer(scope.get("path", ""), self.limit)).encode()
         await send({
             "type": "http.response.start",
-            "status": status,
+            "status": 413,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),

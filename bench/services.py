@@ -240,7 +240,10 @@ def frame_name(frame: str) -> str:
 def process_label(frame: str) -> str:
     """`process 123:"/venv/bin/python3 -I /src/runplane/engine/zygote.py 16"` -> `zygote.py`."""
     command = frame.split(":", 1)[1].strip('"').split()
-    scripts = [Path(word).name for word in command[1:] if not word.startswith("-")]
+    if not command:
+        return "(a child, gone before its command line was read)"
+    scripts = [Path(word).name for word in command[1:]
+               if not word.startswith("-") and not word.isdigit() and word != "utf8"]
     return scripts[0] if scripts else Path(command[0]).name if command else frame
 
 
@@ -257,10 +260,12 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        # py-spy --subprocesses starts each stack with its process: `process 123:"cmd"`.
-        if frames and frames[0].startswith("process "):
-            processes[process_label(frames[0])] += count
-            frames = frames[1:]
+        # py-spy --subprocesses starts each stack with its processes, parent first:
+        # `process 1:"runplane serve";process 2:"python3 zygote.py";<frames>`.
+        owners = [frame for frame in frames if frame.startswith("process ")]
+        if owners:
+            processes[process_label(owners[-1])] += count
+            frames = frames[len(owners):]
         names = [frame_name(frame) for frame in frames if frame]
         if not names:
             continue

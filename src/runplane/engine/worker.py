@@ -75,6 +75,9 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         # Tasks cancelled because their run was stopped (not because we are shutting down).
         self._aborting: set[int] = set()
+        # Tasks inside their performer: only those may be cancelled by a stop, never one
+        # whose result is being recorded (cancelling that would lose the result).
+        self._executing: set[int] = set()
 
     @property
     def slots(self) -> int:
@@ -162,6 +165,7 @@ class Worker:
             )
 
     async def perform(self, task: ClaimedTask) -> None:
+        self._executing.add(task.task_id)
         try:
             result = await performer_for(task.kind)(self.context, task)
         except asyncio.CancelledError:
@@ -172,6 +176,8 @@ class Worker:
         except Exception as error:  # a bug of ours must not lose the task silently
             log.exception("performing task %s failed", task.task_id)
             result = internal_failure(f"runplane: internal error while executing: {error!r}")
+        finally:
+            self._executing.discard(task.task_id)
         await self.record(task, result)
 
     async def record(self, task: ClaimedTask, result: TaskResult) -> None:
@@ -238,7 +244,8 @@ class Worker:
                 continue
             for task_id in stopped:
                 running = self._running.get(task_id)
-                if running is not None and task_id not in self._aborting:
+                if (running is not None and task_id in self._executing
+                        and task_id not in self._aborting):
                     self._aborting.add(task_id)
                     running.cancel()
 

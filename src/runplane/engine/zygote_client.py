@@ -115,14 +115,13 @@ class Zygote:
         why = "exited" if done else f"not ready within {READY_TIMEOUT_SECONDS:g} s"
         raise ZygoteUnavailable(f"the fork server {why} (exit status {self.process.returncode})")
 
-    async def order(self, message: dict[str, Any]) -> Order:
-        """Send one run's order; await `order.started` next."""
+    async def order(self, data: bytes) -> Order:
+        """Send one run's order (its JSON body); await `order.started` next."""
         if not self.alive:
             raise ZygoteDied
         loop = asyncio.get_running_loop()
         self._next_id += 1
         order = Order(self._next_id, loop.create_future(), loop.create_future())
-        data = json.dumps(message).encode()
         self._orders[order.id] = order
         stdin = self.process.stdin
         assert stdin is not None

@@ -25,7 +25,6 @@ import logging
 import sys
 import time
 from dataclasses import replace
-from typing import Any
 
 from runplane.clock import utcnow
 from runplane.engine.capture import CappedOutput, PipeDrain
@@ -131,18 +130,16 @@ class ZygoteExecutor:
         finally:
             self.janitor.discard(workdir)
 
-    def _order(self, request: ExecutionRequest, workdir: str) -> dict[str, Any]:
-        order = {
+    def _order(self, request: ExecutionRequest, workdir: str) -> bytes:
+        """The order's JSON body; TypeError or ValueError for args JSON cannot hold."""
+        return json.dumps({
             "workdir": workdir,
             "env": base_env(workdir),
             "owner": self.spawn.owner,
             "request": python_document(request, workdir),
-        }
-        json.dumps(order)  # fail here, with the spawn executor's message, not in Zygote.order
-        return order
+        }).encode()
 
-    async def _run(self, zygote: Zygote, message: dict[str, Any], limits: Limits
-                   ) -> ProcessEnd:
+    async def _run(self, zygote: Zygote, message: bytes, limits: Limits) -> ProcessEnd:
         output = CappedOutput(limits.output_bytes)
         try:
             pid, stdout_fd, stderr_fd, order = await self._fork(zygote, message, limits)
@@ -170,7 +167,7 @@ class ZygoteExecutor:
         finally:
             self._running.discard(pid)
 
-    async def _fork(self, zygote: Zygote, message: dict[str, Any], limits: Limits
+    async def _fork(self, zygote: Zygote, message: bytes, limits: Limits
                     ) -> tuple[int, int, int, Order]:
         """Order the run; answer its pid, its stdout and stderr read ends, and the order.
 

@@ -144,7 +144,8 @@ async def claim(
         return []
     claimed = (await conn.execute(
         update(tasks)
-        .where(tasks.c.id.in_(chosen))
+        # Re-checked under the row lock: a stop may have aborted a candidate meanwhile.
+        .where(tasks.c.id.in_(chosen), tasks.c.status == QUEUED)
         .values(
             status=RUNNING, lease_owner=owner, lease_expires_at=lease_until,
             attempts=tasks.c.attempts + 1, started_at=now,

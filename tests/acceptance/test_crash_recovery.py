@@ -50,13 +50,14 @@ def test_sigkill_with_runs_queued_and_running_loses_none(
     server = ServerProcess(database_url, tmp_path, env=SHORT_LEASE).start()
     try:
         client = server.client()
-        script = setup_script(client, "import time\ntime.sleep(0.3)\nprint('done', ARGS['i'])")
+        # 1 s each on 4 slots: when the kill comes a few are running and most are queued.
+        script = setup_script(client, "import time\ntime.sleep(1)\nprint('done', ARGS['i'])")
         for index in range(50):
             client.post(
                 f"/v1.1/instances/{INSTANCE}/snippets/scripts/{script}/run/",
                 json={"payload": {"i": index}},
             ).raise_for_status()
-        time.sleep(0.5)  # a few are running now, most are still queued
+        time.sleep(0.3)
         before = statuses(client, script, 50)
         assert "processing" in before.values()
         assert any(status not in FINAL for status in before.values())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from tests.unit.executor_harness import (
     MIB,
     Harness,
     children,
+    gone,
     harness,
     is_dead,
     no_run_dirs,
@@ -63,7 +66,7 @@ def test_loops_forever(harness: Harness, work_root: Path) -> None:
     result = harness.run(source, timeout_seconds=0.5)
     assert result.outcome == "timeout"
     assert result.error == "Script timed out after 0.5 s."
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0
     assert_contained(harness, work_root, *printed_pids(result))
 
 
@@ -80,8 +83,9 @@ def test_forks_a_child_that_outlives_it(harness: Harness, work_root: Path) -> No
     started = time.monotonic()
     result = harness.run(source)
     assert result.outcome == "success"
-    # Both held the output pipes: returning at once proves they were killed.
-    assert time.monotonic() - started < 2.0
+    # Both held the output pipes: returning before the pipe grace (2 s) says they were
+    # killed; assert_contained checks that they are dead.
+    assert time.monotonic() - started < 5.0
     assert len(printed_pids(result)) == 2
     assert_contained(harness, work_root, *printed_pids(result))
 
@@ -341,3 +345,50 @@ def test_run_as_under_uvloop() -> None:
                 assert result.stdout == "65534 65534 65534\n", result
                 python = harness.run("import os\nprint(os.getuid())")
                 assert python.stdout == "65534\n" or "Permission denied" in python.stderr
+
+
+_KILLED_WORKER = """
+import asyncio, os, signal, sys
+from runplane.engine.zygote_executor import ZygoteExecutor
+from runplane.settings import Settings
+
+async def main() -> None:
+    executor = ZygoteExecutor(Settings(), work_root=sys.argv[1])
+    await executor.start()
+    zygote = executor.zygote_pid
+    await asyncio.sleep(float(sys.argv[2]))
+    spares = open(f"/proc/{zygote}/task/{zygote}/children").read().split()
+    print(zygote, *spares, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("after", [0.0, 0.05])
+def test_worker_killed_outright_leaves_no_zygote(work_root: Path, after: float) -> None:
+    """EOF on its orders kills the zygote's children, a spare still starting up included."""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", _KILLED_WORKER, str(work_root), str(after)],
+                              capture_output=True, text=True, timeout=30)
+        pids = [int(pid) for pid in done.stdout.split()]
+        assert pids, done.stderr
+        for pid in pids:
+            assert wait_dead(pid, within=5.0), f"{pid} outlived its worker"
+
+
+def test_run_dirs_of_dead_processes_are_swept_at_start(work_root: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    left = work_root / f"runplane-run-{dead.stdout.strip()}-abc123"
+    (left / "sub").mkdir(parents=True)
+    (left / "sub" / "file").write_text("x")
+    alive = work_root / f"runplane-run-{os.getpid()}-def456"  # ours: in use, kept
+    alive.mkdir()
+    other = work_root / "unrelated"
+    other.mkdir()
+    with Harness(ZygoteExecutor(Settings(), work_root=str(work_root))) as harness:
+        assert harness.run("print(1)").stdout == "1\n"
+        assert gone(left)
+    assert alive.exists()
+    assert other.exists()

@@ -23,6 +23,7 @@ from runplane.engine.execution import ExecutionRequest, Limits
 from runplane.engine.python_child import RESULT_MAX_BYTES
 
 RESULT_FILENAME = ".runplane-result.json"
+RUN_DIR_PREFIX = "runplane-run-"
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 CPU_SECONDS_MARGIN = 5
 # The child caps what it writes; anything larger was not written by it.
@@ -50,7 +51,8 @@ def make_workdir(work_root: str | None, owner: tuple[int, int] | None = None) ->
     """A new private directory; `owner` (uid, gid): the user the run will switch to."""
     if work_root is not None:
         os.makedirs(work_root, mode=0o700, exist_ok=True)
-    path = tempfile.mkdtemp(prefix="runplane-run-", dir=work_root)
+    # The pid in the name lets a later executor sweep what a crashed process left behind.
+    path = tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=work_root)
     if owner is not None:
         try:
             os.chown(path, *owner)
@@ -80,6 +82,28 @@ class Janitor:
     async def drain(self) -> None:
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def sweep(self, work_root: str | None) -> None:
+        """Remove run directories left by processes that died (SIGKILL, power loss...)."""
+        root = work_root if work_root is not None else tempfile.gettempdir()
+        with contextlib.suppress(OSError):
+            for name in os.listdir(root):
+                if _orphaned(name):
+                    self.discard(os.path.join(root, name))
+
+
+def _orphaned(name: str) -> bool:
+    """A run dir whose owner process is gone (a reused pid keeps it, on the safe side)."""
+    owner, dash, _random = name.removeprefix(RUN_DIR_PREFIX).partition("-")
+    if not name.startswith(RUN_DIR_PREFIX) or not dash or not owner.isdigit():
+        return False
+    try:
+        os.kill(int(owner), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, under another user
+        return False
+    return False
 
 
 def remove_tree(root: str) -> None:

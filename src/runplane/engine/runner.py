@@ -15,7 +15,7 @@ def make_executor(settings: Settings) -> Executor:
         from runplane.engine.zygote_executor import ZygoteExecutor
 
         return ZygoteExecutor(settings)
-    return SubprocessExecutor()
+    return SubprocessExecutor.from_settings(settings)
 
 
 async def start_worker(core: Core) -> Worker:

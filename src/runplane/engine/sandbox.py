@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -38,6 +39,14 @@ log = logging.getLogger("runplane.sandbox")
 SANDBOXES = ("none", "bwrap")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROBE_TIMEOUT_SECONDS = 10.0
+
+
+def _installed_under_tmp() -> list[str]:
+    """Where this Python and runplane live, for those that are under /tmp."""
+    import runplane
+
+    places = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(runplane.__file__))}
+    return sorted(path for path in places if path == "/tmp" or path.startswith("/tmp/"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class Bwrap:
             "--dev", "/dev",
             "--proc", "/proc",
             "--tmpfs", "/tmp",
+            # The private /tmp must not hide the interpreter and runplane when they are
+            # installed under /tmp (a checkout there, say): show those again, read-only.
+            *(arg for path in _installed_under_tmp() for arg in ("--ro-bind", path, path)),
             "--bind", workdir, workdir,  # after the /tmp tmpfs, which may contain it
             "--chdir", workdir,
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",

@@ -115,6 +115,7 @@ class SubprocessExecutor:
 
     async def start(self) -> None:
         """Probe the sandbox, if one is requested; each run starts its own interpreter."""
+        self.janitor.sweep(self.work_root)
         self._bwrap = await detect(self.sandbox_requested, owner=self.owner)
 
     async def close(self) -> None:

@@ -226,7 +226,7 @@ class ForkServer:
         try:
             self.reports.detach()  # its descriptor is closed below; never close it again
             _detach_from_zygote(out_w, err_w, order_r, zygote_pid)
-            if warm:
+            if warm and not select.select([_ORDER_FD], [], [], 0)[0]:  # not if it is here
                 _warm_up()
             order = _read_order()
             if order is None:  # the zygote is shutting down
@@ -290,7 +290,7 @@ class ForkServer:
 
     def shutdown(self) -> None:
         for pid in self.children:
-            _kill_group(pid)
+            _kill_run(pid)
         for pid, order_id in list(self.children.items()):
             with contextlib.suppress(ChildProcessError):
                 _, status = os.waitpid(pid, 0)
@@ -402,6 +402,14 @@ def _returncode(info: os.waitid_result) -> int:
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _kill_run(pid: int) -> None:
+    """Kill a run's group, and the child itself: a child forked a moment ago may not have
+    called setsid() yet, and would then be in no group of its own (ours is never killed)."""
+    _kill_group(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)  # our unreaped child: its pid cannot have been reused
 
 
 def _prctl(option: int, value: int) -> None:

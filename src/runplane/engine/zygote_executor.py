@@ -20,8 +20,11 @@ active (bwrap wraps an exec, not a fork), go through an internal SubprocessExecu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -59,6 +62,15 @@ ZYGOTE_DIED = "runplane: the fork server died during this run; it was restarted"
 ZYGOTE_STUCK = "runplane: the fork server did not start this run in time; it was restarted"
 
 
+def _kill_run(order: Order, pid: int) -> None:
+    """Kill a run's group, and its first process too: forked a moment ago, it may not have
+    left the zygote's group yet. Only while the zygote has not reported it reaped."""
+    kill_group(pid)
+    if not order.exited.done():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 class _Stuck(Exception):
     """The zygote did not answer an order in time."""
 
@@ -88,7 +100,7 @@ class ZygoteExecutor:
 
     async def start(self) -> None:
         """Probe the sandbox; start the zygote unless python3 runs are spawned in bwrap."""
-        await self.spawn.start()
+        await self.spawn.start()  # it also sweeps run dirs left by dead processes
         if not self.spawn.sandboxed:
             await self._ensure_zygote()
 
@@ -161,7 +173,7 @@ class ZygoteExecutor:
             finally:
                 drain.close()  # a process that escaped the group may still hold the pipes
         except BaseException:  # cancelled (e.g. shutdown): leave nothing running, re-raise
-            kill_group(pid)
+            _kill_run(order, pid)
             await wait_quietly(order.exited, REAP_GRACE_SECONDS)
             raise
         finally:
@@ -197,7 +209,7 @@ class ZygoteExecutor:
         done, _ = await asyncio.wait({order.exited}, timeout=limits.timeout_seconds)
         timed_out = not done
         if timed_out:
-            kill_group(pid)
+            _kill_run(order, pid)
         await wait_quietly(order.exited, REAP_GRACE_SECONDS)
         returncode = order.exited.result() if order.exited.done() else None
         lost = order.exited.done() and returncode is None

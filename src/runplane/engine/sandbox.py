@@ -41,7 +41,7 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROBE_TIMEOUT_SECONDS = 10.0
 
 
-def _installed_under_tmp() -> list[str]:
+def installed_under_tmp() -> list[str]:
     """Where this Python and runplane live, for those that are under /tmp."""
     import runplane
 
@@ -64,7 +64,7 @@ class Bwrap:
             "--tmpfs", "/tmp",
             # The private /tmp must not hide the interpreter and runplane when they are
             # installed under /tmp (a checkout there, say): show those again, read-only.
-            *(arg for path in _installed_under_tmp() for arg in ("--ro-bind", path, path)),
+            *(arg for path in installed_under_tmp() for arg in ("--ro-bind", path, path)),
             "--bind", workdir, workdir,  # after the /tmp tmpfs, which may contain it
             "--chdir", workdir,
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",

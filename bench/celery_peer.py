@@ -6,9 +6,7 @@ The worker process imports this module (`celery -A bench.celery_peer worker`); t
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -84,17 +82,8 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM (warm shutdown), SIGKILL after 30 s, then anything left in its group."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            procinfo.stop_group(self.process)
 
 
 def delete_keys(client: redis.Redis, prefix: str) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -52,3 +56,16 @@ def memory(pid: int) -> dict[str, float]:
         "tree_peak_rss_mb": round(sum(status_kib(p, "VmHWM") for p in tree) / 1024, 1),
         "tree_processes": len(tree),
     }
+
+
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, SIGKILL after 30 s, then anything left in its process group."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

@@ -3,10 +3,8 @@ the executor."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -100,14 +98,5 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 30 s; then anything left in its process group."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            procinfo.stop_group(self.process)

@@ -1,4 +1,4 @@
-"""Memory of a process and its descendants, read from /proc (Linux)."""
+"""Processes of the benchmark: memory of a process and its descendants (from /proc), and stopping them."""
 
 from __future__ import annotations
 

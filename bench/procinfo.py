@@ -1,4 +1,4 @@
-"""Processes of the benchmark: memory of a process and its descendants (from /proc), and stopping them."""
+"""Benchmark processes: memory of one and its descendants (/proc), and stopping them."""
 
 from __future__ import annotations
 

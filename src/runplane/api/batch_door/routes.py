@@ -5,12 +5,13 @@ own `callbacks` (delivery attempts) and `secret` (the key receivers verify signa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from runplane.api.batch_door.errors import BatchDoorRoute
 from runplane.api.batch_door.requests import body_of, caller
+from runplane.api.core_dependency import CoreDep
 from runplane.core import batches
 from runplane.core.batch_errors import BAD_BODY, INCORRECT_JOB_FORMAT, UNKNOWN_ACTION, BatchError
 from runplane.core.context import Core
@@ -20,11 +21,6 @@ router = APIRouter(route_class=BatchDoorRoute, tags=["batch door"])
 PATH = "/api/1.0/batch"
 
 
-def get_core(request: Request) -> Core:
-    return request.app.state.core  # type: ignore[no-any-return]
-
-
-CoreDep = Annotated[Core, Depends(get_core)]
 Act = Callable[[Core, ApiKey, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 

@@ -8,20 +8,15 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 
+from runplane.api.core_dependency import CoreDep
 from runplane.api.script_door.errors import detail, too_large
 from runplane.core import keys, validation
-from runplane.core.context import Core
 from runplane.store.records import ApiKey
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)
 BAD_PAGE = "Incorrect page parameter provided."
 
 
-def get_core(request: Request) -> Core:
-    return request.app.state.core  # type: ignore[no-any-return]
-
-
-CoreDep = Annotated[Core, Depends(get_core)]
 
 
 async def read_body(request: Request, limit: int | None = None) -> Any:

@@ -16,9 +16,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from runplane.api.core_dependency import CoreDep
 from runplane.core import instances, keys
 from runplane.core.access import Role, require
-from runplane.core.context import Core
 from runplane.core.keys import DEFAULT_INSTANCE
 from runplane.store.records import ApiKey, Instance
 
@@ -26,11 +26,6 @@ INSTANCE_HEADER = "X-RUNPLANE-INSTANCE"
 INSTANCE_QUERY = "instance"
 
 
-def get_core(request: Request) -> Core:
-    return request.app.state.core  # type: ignore[no-any-return]
-
-
-CoreDep = Annotated[Core, Depends(get_core)]
 
 
 def key_from(request: Request) -> str | None:

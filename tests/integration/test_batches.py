@@ -73,15 +73,13 @@ async def wait_finished(core: Core, key: ApiKey, async_id: str, timeout: float =
 
 
 async def batch_record(core: Core, submitted: batches.Submitted) -> batch_store.Batch:
-    async with core.database.read() as conn:
-        found = await batch_store.batch_by_id(conn, submitted.batch_id)
+    found = await core.database.read(batch_store.batch_by_id, submitted.batch_id)
     assert found is not None
     return found
 
 
 async def outbox_of(core: Core, batch_id: int) -> list[outbox_store.OutboxEntry]:
-    async with core.database.read() as conn:
-        return await outbox_store.entries_for(conn, batches.BATCH_SUBJECT, batch_id)
+    return await core.database.read(outbox_store.entries_for, batches.BATCH_SUBJECT, batch_id)
 
 
 async def test_jobs_run_in_order_and_the_callback_is_queued_with_the_end(
@@ -178,10 +176,9 @@ async def test_progress_counts_jobs_and_results_wait_for_the_end(
             await operation(core, ready, INSTANCE, submitted.async_id)
         assert running.value.code in (RESTART_NOT_FINISHED, REPOST_NOT_FINISHED)
     batch = await batch_record(core, submitted)
-    async with core.database.write() as conn:
-        jobs = await batch_store.jobs_of(conn, batch.id)
-        await batch_store.record_job(conn, batch_id=batch.id, job_id=jobs[0].id,
-                                     response={"ok": 1}, now=utcnow())
+    jobs = await core.database.read(batch_store.jobs_of, batch.id)
+    await core.database.write(batch_store.record_job, batch_id=batch.id, job_id=jobs[0].id,
+                              response={"ok": 1}, now=utcnow())
     assert await batches.progress(core, ready, INSTANCE, submitted.async_id) == 33
 
 
@@ -197,7 +194,7 @@ async def test_unknown_batches_are_not_found(core: Core, ready: ApiKey) -> None:
 async def test_a_failing_store_answers_information_not_saved(
     core: Core, ready: ApiKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(*args: object, **kwargs: object) -> int:
+    def broken(*args: object, **kwargs: object) -> int:
         raise StoreUnavailable("disk full")
 
     monkeypatch.setattr(batch_store, "insert_batch", broken)
@@ -205,9 +202,8 @@ async def test_a_failing_store_answers_information_not_saved(
         await submit(core, ready, [device_job("lost")])
     assert failed.value.code == NOT_SAVED and failed.value.status == 503
     # Nothing of it was kept: the driver run was in the same, rolled back, transaction.
-    async with core.database.read() as conn:
-        assert await queue.claim(conn, owner="x", limit=5, now=utcnow(), lease_until=utcnow(),
-                                 kinds=("batch",)) == []
+    assert await core.database.write(queue.claim, owner="x", limit=5, now=utcnow(),
+                                     lease_until=utcnow(), kinds=("batch",)) == []
 
 
 async def test_the_door_answers_24091_when_the_store_fails(
@@ -220,7 +216,7 @@ async def test_the_door_answers_24091_when_the_store_fails(
     from runplane.core.context import Core as CoreType
     from runplane.store.database import Database
 
-    async def broken(*args: object, **kwargs: object) -> int:
+    def broken(*args: object, **kwargs: object) -> int:
         raise StoreUnavailable("disk full")
 
     first = await bootstrap_key(core)
@@ -277,9 +273,10 @@ async def test_expired_batches_are_pruned_and_then_not_found(
     await wait_finished(core, ready, expired.async_id)
     core.settings.batch_retention_seconds = 3600
     assert (await retention.prune(core))[0] == 0
-    async with core.database.write() as conn:  # finished long ago
-        await batch_store.finish(conn, (await batch_record(core, expired)).id,
-                                 utcnow().replace(year=2000))
+    expired_id = (await batch_record(core, expired)).id
+    await core.database.write(  # finished long ago
+        batch_store.finish, expired_id, utcnow().replace(year=2000)
+    )
     assert (await retention.prune(core))[0] == 1
     with pytest.raises(BatchError) as gone:
         await batches.progress(core, ready, INSTANCE, expired.async_id)
@@ -288,8 +285,7 @@ async def test_expired_batches_are_pruned_and_then_not_found(
         await batches.results(core, ready, INSTANCE, expired.async_id)
     assert gone.value.code == RESULTS_NOT_FOUND
     assert (await batches.results(core, ready, INSTANCE, kept.async_id))["asyncId"]
-    async with core.database.read() as conn:
-        assert await run_store.get_run(conn, expired.run_id) is None
+    assert await core.database.read(run_store.get_run, expired.run_id) is None
 
 
 # Interrupted drivers ---------------------------------------------------------------------
@@ -297,10 +293,10 @@ async def test_expired_batches_are_pruned_and_then_not_found(
 
 async def claim_driver(core: Core, owner: str) -> ClaimedTask:
     now = utcnow()
-    async with core.database.write() as conn:
-        claimed = await queue.claim(conn, owner=owner, limit=1, now=now,
-                                    lease_until=now.replace(year=now.year + 1),
-                                    kinds=("batch",))
+    claimed = await core.database.write(
+        queue.claim, owner=owner, limit=1, now=now, lease_until=now.replace(year=now.year + 1),
+        kinds=("batch",),
+    )
     assert len(claimed) == 1
     return claimed[0]
 
@@ -340,16 +336,14 @@ async def test_a_resumed_driver_skips_answered_jobs_and_waits_for_the_run_it_sta
         await asyncio.sleep(0.02)
     batch = await batch_record(core, submitted)
     for _ in range(200):  # the script job has started its run
-        async with core.database.read() as conn:
-            jobs = await batch_store.jobs_of(conn, batch.id)
+        jobs = await core.database.read(batch_store.jobs_of, batch.id)
         if jobs[2].run_id is not None:
             break
         await asyncio.sleep(0.02)
     assert jobs[2].run_id is not None and jobs[2].status == batch_store.JOB_RUNNING
     driving.cancel()  # the driver dies mid-job
     await asyncio.gather(driving, return_exceptions=True)
-    async with core.database.write() as conn:
-        assert await queue.release(conn, owner="driver-1", now=utcnow()) == 1
+    assert await core.database.write(queue.release, owner="driver-1", now=utcnow()) == 1
 
     resumed = WorkerContext(core=core, executor=worker.executor, worker_name="driver-2")
     result = await perform_batch(resumed, await claim_driver(core, "driver-2"))
@@ -378,8 +372,7 @@ async def test_a_driver_that_lost_its_lease_stops_without_answering(
     worker.lanes[1].slots = 0
     submitted = await submit(core, ready, [device_job("only")])
     task = await claim_driver(core, "old-driver")
-    async with core.database.write() as conn:  # presumed dead: its task went back
-        await queue.release(conn, owner="old-driver", now=utcnow())
+    await core.database.write(queue.release, owner="old-driver", now=utcnow())
     context = WorkerContext(core=core, executor=worker.executor, worker_name="old-driver")
     result = await perform_batch(context, task)
     assert result.status == SUCCESS and "0 job(s) run" in result.stdout

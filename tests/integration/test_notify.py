@@ -36,12 +36,14 @@ async def test_a_second_process_hears_new_work_and_ended_runs(
         await asyncio.wait_for(work, 5)
         ended = other.signals.watch_run(run.id)
         now = utcnow()
-        async with core.database.write() as conn:
-            [task] = await queue.claim(conn, owner="w", limit=1, now=now, lease_until=now)
-            await queue.finish_task(conn, task_id=task.task_id, owner="w", result=TaskResult(
-                status=SUCCESS, exit_code=0, stdout="", stderr="", output_truncated=False,
-                started_at=now, finished_at=now, duration_ms=0,
-            ))
+        [task] = await core.database.write(
+            queue.claim, owner="w", limit=1, now=now, lease_until=now
+        )
+        await core.database.write(queue.finish_task, task_id=task.task_id, owner="w",
+                                  result=TaskResult(
+            status=SUCCESS, exit_code=0, stdout="", stderr="", output_truncated=False,
+            started_at=now, finished_at=now, duration_ms=0,
+        ))
         await asyncio.wait_for(ended.wait(), 5)
     finally:
         await listener.stop()

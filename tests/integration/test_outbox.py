@@ -46,17 +46,18 @@ async def sender(core: Core, instance_id: int) -> AsyncIterator[Sender]:
 
 
 async def queue_callback(core: Core, instance_id: int, url: str, body: Any = None) -> int:
-    async with core.database.write() as conn:
-        return await store.insert_entry(
-            conn, instance_id=instance_id, subject="test", subject_id=1, url=url,
-            body=body if body is not None else {"hello": "world"}, now=utcnow(),
-        )
+    return await core.database.write(
+        store.insert_entry, instance_id=instance_id, subject="test", subject_id=1, url=url,
+        body=body if body is not None else {"hello": "world"}, now=utcnow(),
+    )
 
 
 async def entry_state(core: Core, entry_id: int) -> tuple[store.OutboxEntry, list[store.Attempt]]:
-    async with core.database.read() as conn:
-        entries = {entry.id: entry for entry in await store.entries_for(conn, "test", 1)}
-        return entries[entry_id], await store.attempts_of(conn, entry_id)
+    def state(conn: Any) -> tuple[store.OutboxEntry, list[store.Attempt]]:
+        entries = {entry.id: entry for entry in store.entries_for(conn, "test", 1)}
+        return entries[entry_id], store.attempts_of(conn, entry_id)
+
+    return await core.database.read(state)
 
 
 async def wait_settled(core: Core, entry_id: int, timeout: float = 30
@@ -108,8 +109,7 @@ async def test_down_then_500_three_times_then_200_delivers_once_with_every_attem
 async def admin_key(core: Core) -> ApiKey:
     from runplane.store import keys as key_store
 
-    async with core.database.read() as conn:
-        found = await key_store.get_key(conn, 1)
+    found = await core.database.read(key_store.get_key, 1)
     assert found is not None
     return found
 
@@ -158,16 +158,16 @@ async def test_a_leased_entry_is_not_claimed_twice_until_its_lease_expires(
 ) -> None:
     entry_id = await queue_callback(core, instance_id, "http://127.0.0.1:9/x")
     now = utcnow()
-    async with core.database.write() as conn:
-        first = await store.claim_due(conn, owner="a", limit=5, now=now,
-                                      lease_until=now + timedelta(seconds=30))
-    async with core.database.write() as conn:
-        second = await store.claim_due(conn, owner="b", limit=5, now=now,
-                                       lease_until=now + timedelta(seconds=30))
+    first = await core.database.write(
+        store.claim_due, owner="a", limit=5, now=now, lease_until=now + timedelta(seconds=30),
+    )
+    second = await core.database.write(
+        store.claim_due, owner="b", limit=5, now=now, lease_until=now + timedelta(seconds=30),
+    )
     later = now + timedelta(seconds=31)
-    async with core.database.write() as conn:
-        after_expiry = await store.claim_due(conn, owner="b", limit=5, now=later,
-                                             lease_until=later + timedelta(seconds=30))
+    after_expiry = await core.database.write(
+        store.claim_due, owner="b", limit=5, now=later, lease_until=later + timedelta(seconds=30),
+    )
     assert [entry.id for entry in first] == [entry_id]
     assert second == []
     assert [entry.id for entry in after_expiry] == [entry_id]
@@ -176,16 +176,16 @@ async def test_a_leased_entry_is_not_claimed_twice_until_its_lease_expires(
 async def test_a_delivered_entry_is_never_claimed_again(core: Core, instance_id: int) -> None:
     entry_id = await queue_callback(core, instance_id, "http://127.0.0.1:9/x")
     now = utcnow()
-    async with core.database.write() as conn:
-        await store.claim_due(conn, owner="a", limit=1, now=now, lease_until=now)
-        await store.record_attempt(
-            conn, entry_id=entry_id, owner="someone-else",
-            attempt=store.Attempt(attempted_at=now, duration_ms=3, status_code=200, error=None),
-            status=store.DELIVERED, next_attempt_at=now, error=None,
-        )
+    await core.database.write(store.claim_due, owner="a", limit=1, now=now, lease_until=now)
+    await core.database.write(
+        store.record_attempt, entry_id=entry_id, owner="someone-else",
+        attempt=store.Attempt(attempted_at=now, duration_ms=3, status_code=200, error=None),
+        status=store.DELIVERED, next_attempt_at=now, error=None,
+    )
     later = now + timedelta(days=1)
-    async with core.database.write() as conn:
-        again = await store.claim_due(conn, owner="b", limit=5, now=later, lease_until=later)
+    again = await core.database.write(
+        store.claim_due, owner="b", limit=5, now=later, lease_until=later,
+    )
     entry, attempts = await entry_state(core, entry_id)
     assert again == [] and entry.status == store.DELIVERED and len(attempts) == 1
 

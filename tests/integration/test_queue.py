@@ -41,10 +41,9 @@ async def queue_runs(core: Core, admin: ApiKey, count: int) -> list[int]:
 
 async def claim(core: Core, owner: str, limit: int, lease: float = 30.0) -> list[int]:
     now = utcnow()
-    async with core.database.write() as conn:
-        claimed = await queue.claim(
-            conn, owner=owner, limit=limit, now=now, lease_until=now + timedelta(seconds=lease)
-        )
+    claimed = await core.database.write(
+        queue.claim, owner=owner, limit=limit, now=now, lease_until=now + timedelta(seconds=lease),
+    )
     return [task.task_id for task in claimed]
 
 
@@ -53,17 +52,15 @@ async def test_claim_takes_oldest_first_and_marks_the_run_processing(
 ) -> None:
     run_ids = await queue_runs(core, admin, 3)
     now = utcnow()
-    async with core.database.write() as conn:
-        claimed = await queue.claim(
-            conn, owner="w1", limit=2, now=now, lease_until=now + timedelta(seconds=30)
-        )
+    claimed = await core.database.write(
+        queue.claim, owner="w1", limit=2, now=now, lease_until=now + timedelta(seconds=30),
+    )
     assert [task.run_id for task in claimed] == run_ids[:2]
     assert claimed[0].payload == {"i": 0} and claimed[0].attempt == 1
     assert claimed[0].script is not None and claimed[0].script.source == "pass"
     assert claimed[0].kind == "script" and claimed[0].instance_name == "queue-test"
-    async with core.database.read() as conn:
-        first = await run_store.get_run(conn, run_ids[0])
-        third = await run_store.get_run(conn, run_ids[2])
+    first = await core.database.read(run_store.get_run, run_ids[0])
+    third = await core.database.read(run_store.get_run, run_ids[2])
     assert first is not None and first.status == PROCESSING and first.started_at is not None
     assert third is not None and third.status == "pending"
 
@@ -71,12 +68,12 @@ async def test_claim_takes_oldest_first_and_marks_the_run_processing(
 async def test_finishing_the_last_task_ends_the_run(core: Core, admin: ApiKey) -> None:
     [run_id] = await queue_runs(core, admin, 1)
     [task_id] = await claim(core, "w1", 1)
-    async with core.database.write() as conn:
-        recorded = await queue.finish_task(conn, task_id=task_id, owner="w1", result=ok_result())
+    recorded = await core.database.write(
+        queue.finish_task, task_id=task_id, owner="w1", result=ok_result(),
+    )
     assert recorded.accepted
     assert recorded.finished_run is not None and recorded.finished_run.status == SUCCESS
-    async with core.database.read() as conn:
-        run = await run_store.get_run(conn, run_id, with_output=True)
+    run = await core.database.read(run_store.get_run, run_id, with_output=True)
     assert run is not None and run.status == SUCCESS and run.finished_at is not None
     assert run.output is not None and run.output.stdout == "done"
 
@@ -84,13 +81,15 @@ async def test_finishing_the_last_task_ends_the_run(core: Core, admin: ApiKey) -
 async def test_a_worker_that_lost_its_lease_cannot_record(core: Core, admin: ApiKey) -> None:
     await queue_runs(core, admin, 1)
     [task_id] = await claim(core, "w1", 1, lease=-1)  # already expired
-    async with core.database.write() as conn:
-        assert await queue.requeue_expired(conn, now=utcnow()) == 1
+    assert await core.database.write(queue.requeue_expired, now=utcnow()) == 1
     [again] = await claim(core, "w2", 1)
     assert again == task_id
-    async with core.database.write() as conn:
-        stale = await queue.finish_task(conn, task_id=task_id, owner="w1", result=ok_result())
-        fresh = await queue.finish_task(conn, task_id=task_id, owner="w2", result=ok_result())
+    stale = await core.database.write(
+        queue.finish_task, task_id=task_id, owner="w1", result=ok_result()
+    )
+    fresh = await core.database.write(
+        queue.finish_task, task_id=task_id, owner="w2", result=ok_result()
+    )
     assert not stale.accepted
     assert fresh.accepted and fresh.finished_run is not None
 
@@ -102,12 +101,9 @@ async def test_expired_lease_on_the_last_attempt_fails_with_a_clear_error(
     for attempt in range(core.settings.max_attempts):
         claimed = await claim(core, f"dead-worker-{attempt}", 1, lease=-1)
         assert len(claimed) == 1
-        async with core.database.write() as conn:
-            await queue.requeue_expired(conn, now=utcnow())
-            finished = await queue.fail_exhausted(conn, now=utcnow())
+        _, finished = await core.database.write(queue.reap, now=utcnow())
     assert [item.run_id for item in finished] == [run_id]
-    async with core.database.read() as conn:
-        run = await run_store.get_run(conn, run_id, with_output=True)
+    run = await core.database.read(run_store.get_run, run_id, with_output=True)
     assert run is not None and run.status == FAILURE
     assert run.output is not None and "stopped responding 3 time(s)" in (run.output.stderr or "")
     assert await claim(core, "w-late", 5) == []
@@ -116,13 +112,12 @@ async def test_expired_lease_on_the_last_attempt_fails_with_a_clear_error(
 async def test_renewing_keeps_a_lease_alive(core: Core, admin: ApiKey) -> None:
     await queue_runs(core, admin, 1)
     await claim(core, "w1", 1, lease=0.5)
-    async with core.database.write() as conn:
-        held = await queue.renew_leases(
-            conn, owner="w1", lease_until=utcnow() + timedelta(seconds=60)
-        )
+    held = await core.database.write(
+        queue.renew_leases, owner="w1", lease_until=utcnow() + timedelta(seconds=60),
+    )
     assert held == 1
-    async with core.database.write() as conn:
-        assert await queue.requeue_expired(conn, now=utcnow() + timedelta(seconds=5)) == 0
+    later = utcnow() + timedelta(seconds=5)
+    assert await core.database.write(queue.requeue_expired, now=later) == 0
 
 
 async def test_release_gives_tasks_back_without_spending_an_attempt(
@@ -130,13 +125,11 @@ async def test_release_gives_tasks_back_without_spending_an_attempt(
 ) -> None:
     await queue_runs(core, admin, 2)
     await claim(core, "w1", 2)
-    async with core.database.write() as conn:
-        assert await queue.release(conn, owner="w1", now=utcnow()) == 2
+    assert await core.database.write(queue.release, owner="w1", now=utcnow()) == 2
     now = utcnow()
-    async with core.database.write() as conn:
-        again = await queue.claim(
-            conn, owner="w2", limit=5, now=now, lease_until=now + timedelta(seconds=30)
-        )
+    again = await core.database.write(
+        queue.claim, owner="w2", limit=5, now=now, lease_until=now + timedelta(seconds=30),
+    )
     assert len(again) == 2 and all(task.attempt == 1 for task in again)
 
 
@@ -151,11 +144,10 @@ async def test_concurrent_claimers_never_take_the_same_task(
         taken: list[int] = []
         while True:
             now = utcnow()
-            async with database.write() as conn:
-                batch = await queue.claim(
-                    conn, owner=owner, limit=3, now=now,
-                    lease_until=now + timedelta(seconds=30),
-                )
+            batch = await database.write(
+                queue.claim, owner=owner, limit=3, now=now,
+                lease_until=now + timedelta(seconds=30),
+            )
             if not batch:
                 return taken
             taken.extend(task.task_id for task in batch)
@@ -177,46 +169,42 @@ async def test_instance_limit_keeps_extra_runs_pending(core: Core, admin: ApiKey
     run_ids = await queue_runs(core, admin, 5)
     now = utcnow()
     lease = now + timedelta(seconds=30)
-    async with core.database.write() as conn:
-        first = await queue.claim(
-            conn, owner="w1", limit=5, now=now, lease_until=lease, instance_limit=2
-        )
-    async with core.database.write() as conn:
-        second = await queue.claim(
-            conn, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
-        )
+    first = await core.database.write(
+        queue.claim, owner="w1", limit=5, now=now, lease_until=lease, instance_limit=2,
+    )
+    second = await core.database.write(
+        queue.claim, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2,
+    )
     assert [task.run_id for task in first] == run_ids[:2]
     assert second == []
-    async with core.database.read() as conn:
-        waiting = await run_store.get_run(conn, run_ids[2])
+    waiting = await core.database.read(run_store.get_run, run_ids[2])
     assert waiting is not None and waiting.status == "pending"
-    async with core.database.write() as conn:
-        await queue.finish_task(conn, task_id=first[0].task_id, owner="w1", result=ok_result())
-        third = await queue.claim(
-            conn, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
-        )
+    await core.database.write(
+        queue.finish_task, task_id=first[0].task_id, owner="w1", result=ok_result()
+    )
+    third = await core.database.write(
+        queue.claim, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
+    )
     assert [task.run_id for task in third] == [run_ids[2]]
 
 
 async def test_run_max_parallel_is_respected_across_claims(core: Core, admin: ApiKey) -> None:
     await instances.create(core, admin, {"name": "fanout"})
-    async with core.database.write() as conn:
-        instance = await instance_store.get_instance(conn, "fanout")
-        assert instance is not None
-        run = await run_store.insert_run(
-            conn, instance_id=instance.id, kind="service", script_id=None, number=None,
-            trigger="api", payload={}, meta={}, targets=[f"d{i}" for i in range(10)],
-            max_attempts=3, now=utcnow(), max_parallel=3,
-        )
+    instance = await core.database.read(instance_store.get_instance, "fanout")
+    assert instance is not None
+    run = await core.database.write(
+        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
+        number=None, trigger="api", payload={}, meta={}, targets=[f"d{i}" for i in range(10)],
+        max_attempts=3, now=utcnow(), max_parallel=3,
+    )
     now = utcnow()
     lease = now + timedelta(seconds=30)
     taken: list[int] = []
     for owner in ("w1", "w2", "w3"):
-        async with core.database.write() as conn:
-            taken += [task.task_id for task in await queue.claim(
-                conn, owner=owner, limit=10, now=now, lease_until=lease
-            )]
+        claimed = await core.database.write(
+            queue.claim, owner=owner, limit=10, now=now, lease_until=lease
+        )
+        taken += [task.task_id for task in claimed]
     assert len(taken) == 3
-    async with core.database.read() as conn:
-        current = await run_store.get_run(conn, run.id)
+    current = await core.database.read(run_store.get_run, run.id)
     assert current is not None and current.status == "processing"

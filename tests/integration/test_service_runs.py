@@ -105,10 +105,9 @@ async def test_unknown_targets_queue_no_run(core: Core, instance: Instance) -> N
         core, instance, {"name": "frozen", "pools": ["nope"], "ignore_invalid_targets": True})
     assert ignored.run is None
     assert ignored.errors == ["No pool with the name 'nope'"]
-    async with core.database.read() as conn:
-        count = (await conn.execute(
-            select(func.count()).select_from(runs).where(runs.c.instance_id == instance.id)
-        )).scalar_one()
+    count = await core.database.read(lambda conn: conn.execute(
+        select(func.count()).select_from(runs).where(runs.c.instance_id == instance.id)
+    ).scalar_one())
     assert count == 0
 
 
@@ -118,12 +117,11 @@ async def test_claiming_does_not_sort_every_queued_task(core: Core, instance: In
     Sort node). Today the order by id after a range on available_at sorts them all, once per
     claim, inside the write transaction (about 4 ms per claim at 10,000 queued on SQLite)."""
     now = datetime.now(UTC)
-    async with core.database.write() as conn:
-        await run_store.insert_run(
-            conn, instance_id=instance.id, kind="service", script_id=None, number=None,
-            trigger="rest", payload={}, meta={}, targets=[f"t{i}" for i in range(10_000)],
-            max_attempts=3, now=now, max_parallel=50,
-        )
+    await core.database.write(
+        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None, number=None,
+        trigger="rest", payload={}, meta={}, targets=[f"t{i}" for i in range(10_000)],
+        max_attempts=3, now=now, max_parallel=50,
+    )
     seen: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
@@ -131,24 +129,26 @@ async def test_claiming_does_not_sort_every_queued_task(core: Core, instance: In
         if "ORDER BY tasks.id" in statement and "JOIN runs" in statement:
             seen.append((statement, parameters))
 
-    engine = core.database.engine.sync_engine
+    engine = core.database.engine
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        async with core.database.write() as conn:
-            claimed = await queue.claim(conn, owner="probe", limit=4, now=utcnow(),
-                                        lease_until=utcnow() + timedelta(seconds=30))
+        claimed = await core.database.write(
+            queue.claim, owner="probe", limit=4, now=utcnow(),
+            lease_until=utcnow() + timedelta(seconds=30),
+        )
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     assert len(claimed) == 4
     assert len(seen) == 1, seen
     statement, parameters = seen[0]
-    async with core.database.read() as conn:
+
+    def explain(conn: Any) -> list[Any]:
         if core.database.is_postgres:
-            await conn.exec_driver_sql("ANALYZE tasks")
-            explain = "EXPLAIN "
-        else:
-            explain = "EXPLAIN QUERY PLAN "
-        rows = (await conn.exec_driver_sql(explain + statement, parameters)).all()
+            conn.exec_driver_sql("ANALYZE tasks")
+            return conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+        return conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+
+    rows = await core.database.read(explain)
     plan = "\n".join(" ".join(str(value) for value in row) for row in rows)
     assert "TEMP B-TREE" not in plan.upper() and "Sort " not in plan, plan
 
@@ -197,12 +197,12 @@ class StopDuringClaim:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
-    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        result = await self._conn.execute(statement, *args, **kwargs)
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self._conn.execute(statement, *args, **kwargs)
         if not self.fired and "ORDER BY tasks.id" in str(statement):
             self.fired = True
             rows = result.all()
-            await self._stop()
+            self._stop()
             return SimpleNamespace(all=lambda: rows)
         return result
 
@@ -221,15 +221,21 @@ async def test_a_target_aborted_by_a_stop_is_never_claimed(
     run = await service_runs.find_run(core, instance, answer["runtime"])
     aborted: list[str | None] = []
 
-    async def stop() -> None:
-        async with core.database.write() as other:
-            outcome = await queue.request_stop(other, run.id, now=utcnow())
+    def stop() -> None:
+        # Its own connection and transaction, committed while the claim's is open.
+        with core.database.engine.begin() as other:
+            outcome = queue.request_stop(other, run.id, now=utcnow())
         aborted.extend(outcome.aborted)
 
-    async with core.database.write() as conn:
+    def claim_with_probe(conn: Any) -> list[Any]:
+        nonlocal probe
         probe = StopDuringClaim(conn, stop)
-        claimed = await queue.claim(probe, owner="probe", limit=4, now=utcnow(),
-                                    lease_until=utcnow() + timedelta(seconds=30))
+        return queue.claim(probe, owner="probe", limit=4, now=utcnow(),
+                           lease_until=utcnow() + timedelta(seconds=30))
+
+    probe: StopDuringClaim | None = None
+    claimed = await core.database.write(claim_with_probe)
+    assert probe is not None
     assert probe.fired
     assert sorted(name or "" for name in aborted) == ["a", "b", "c"]
     assert [task.target for task in claimed] == [], "aborted targets were claimed"

@@ -70,15 +70,14 @@ async def test_stopping_a_worker_gives_its_running_task_back(
     worker = await start_worker(core)
     _, run = await runs.run_script(core, admin, "work", number, {})
     for _ in range(200):
-        async with core.database.read() as conn:
-            current = await run_store.get_run(conn, run.id)
+        current = await core.database.read(run_store.get_run, run.id)
         if current is not None and current.status != PENDING:
             break
         await asyncio.sleep(0.05)
     await worker.stop()
-    async with core.database.read() as conn:
-        claimed_again = await run_store.get_run(conn, run.id)
-    async with core.database.write() as conn:
-        tasks = await queue.claim(conn, owner="next", limit=1, now=utcnow(), lease_until=utcnow())
+    claimed_again = await core.database.read(run_store.get_run, run.id)
+    tasks = await core.database.write(
+        queue.claim, owner="next", limit=1, now=utcnow(), lease_until=utcnow(),
+    )
     assert claimed_again is not None and not claimed_again.is_final
     assert len(tasks) == 1 and tasks[0].run_id == run.id and tasks[0].attempt == 1

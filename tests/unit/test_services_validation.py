@@ -3,8 +3,7 @@ and the eNMS fields runplane does not use, kept in `properties` and given back b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -26,11 +25,11 @@ SNIPPET = "results['success'] = True"
 
 
 class FakeDatabase:
-    """Enough of Database for the script lookup: a connection that is never used."""
+    """Enough of Database for the script lookup: a unit of work on a connection that is
+    never used (the store's lookup is replaced in the tests that reach it)."""
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[object]:
-        yield object()
+    async def read(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return work(object(), *args, **kwargs)
 
 
 def fake_core(**settings: Any) -> Any:
@@ -47,7 +46,7 @@ def scripts(monkeypatch: pytest.MonkeyPatch) -> dict[int, Any]:
     """The scripts of instance 7 that checked_fields may find, by id."""
     known: dict[int, Any] = {}
 
-    async def get_script(conn: object, instance_id: int, number: int) -> Any:
+    def get_script(conn: object, instance_id: int, number: int) -> Any:
         return known.get(number) if instance_id == INSTANCE.id else None
 
     monkeypatch.setattr(services.script_store, "get_script", get_script)

@@ -24,8 +24,7 @@ async def healthz(request: Request) -> JSONResponse:
         "worker_slots": core.settings.workers,
     }
     try:
-        async with core.database.read() as conn:
-            await ping(conn)
+        await core.database.read(ping)
     except StoreUnavailable as error:
         body.update(status="unavailable", error=error.message)
         return JSONResponse(body, status_code=503)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from runplane.clock import utcnow
 from runplane.core import actions
@@ -79,17 +79,17 @@ async def patiently(what: str, step: Callable[[], Awaitable[T]]) -> T:
 async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: int, owner: str
                       ) -> tuple[Driver, list[BatchJob]] | None:
     """The batch this run drives, marked started, and its jobs; None if it is gone."""
-    async def load() -> tuple[Batch, Instance | None, ApiKey | None, list[BatchJob]] | None:
-        async with core.database.write() as conn:
-            batch = await store.batch_of_run(conn, run_id)
-            if batch is None:
-                return None
-            await store.mark_started(conn, batch.id, utcnow())
-            key = await key_store.get_key(conn, int(meta.get("key_id", 0)))
-            instance = await instance_store.get_instance(conn, batch.instance_name)
-            return batch, instance, key, await store.jobs_of(conn, batch.id)
+    def load(conn: Connection
+             ) -> tuple[Batch, Instance | None, ApiKey | None, list[BatchJob]] | None:
+        batch = store.batch_of_run(conn, run_id)
+        if batch is None:
+            return None
+        store.mark_started(conn, batch.id, utcnow())
+        key = key_store.get_key(conn, int(meta.get("key_id", 0)))
+        instance = instance_store.get_instance(conn, batch.instance_name)
+        return batch, instance, key, store.jobs_of(conn, batch.id)
 
-    loaded = await patiently("loading the batch", load)
+    loaded = await patiently("loading the batch", lambda: core.database.write(load))
     if loaded is None or loaded[1] is None:
         return None
     batch, instance, key, jobs = loaded
@@ -98,13 +98,12 @@ async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: in
 
 
 def _context(driver: Driver, job: BatchJob, key: ApiKey, core: Core) -> JobContext:
-    async def link(conn: AsyncConnection, run: Run) -> None:
-        await store.link_job_run(conn, job.id, run.id, utcnow())
+    def link(conn: Connection, run: Run) -> None:
+        store.link_job_run(conn, job.id, run.id, utcnow())
 
     async def remember(run_id: int) -> None:
         async def step() -> None:
-            async with driver.core.database.write() as conn:
-                await store.link_job_run(conn, job.id, run_id, utcnow())
+            await driver.core.database.write(store.link_job_run, job.id, run_id, utcnow())
 
         await patiently("recording a job's run", step)
 
@@ -217,9 +216,9 @@ async def _in_one(driver: Driver, key: ApiKey, group: list[BatchJob]) -> int:
     GROUP_SECONDS. Answers how many ran; RefusedAt if one failed (all is undone)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + GROUP_SECONDS
-    async with driver.core.database.write() as conn:
+    async with driver.core.database.transaction() as held:
         # The same core, its database swapped for this transaction (duck-typed).
-        inside = JoinedDatabase(conn, driver.core.database)
+        inside = JoinedDatabase(held, driver.core.database)
         joined = replace(driver.core, database=cast(Database, inside))
         added = ran = 0
         for index, job in enumerate(group):
@@ -231,34 +230,34 @@ async def _in_one(driver: Driver, key: ApiKey, group: list[BatchJob]) -> int:
                     response = await _call(driver, job, found, _context(driver, job, key, joined))
                 except Refused as refused:
                     raise RefusedAt(index, refused.response) from refused
-            added += await store.answer_job(conn, job.id, response, utcnow())
+            added += await held.run(store.answer_job, job.id, response, utcnow())
             ran = index + 1
             if loop.time() >= deadline:
                 break
-        finished = await _count(conn, driver, added)
+        finished = await held.run(_count, driver, added)
         if not finished:
-            await store.defer_flush(conn)  # lost only with the changes they answer
+            await held.run(store.defer_flush)  # lost only with the changes they answer
     if finished:
         nudge(driver.core)
     return ran
 
 
-async def _count(conn: AsyncConnection, driver: Driver, added: int) -> bool:
+def _count(conn: Connection, driver: Driver, added: int) -> bool:
     """Count new answers; at the last one, end the batch and queue its callback, in the
     caller's transaction. LeaseLost (the caller rolls back) if the batch is not ours."""
     batch = driver.batch
-    done = await store.count_answers(conn, batch.id, added, task_id=driver.task_id,
-                                     owner=driver.owner)
+    done = store.count_answers(conn, batch.id, added, task_id=driver.task_id,
+                               owner=driver.owner)
     if done is None:
         raise LeaseLost  # rolls the answers back: the new driver will give them
     if done < batch.jobs_total:
         return False
-    await store.finish(conn, batch.id, utcnow())
+    store.finish(conn, batch.id, utcnow())
     if batch.callback_url:
-        await outbox_store.insert_entry(
+        outbox_store.insert_entry(
             conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT, subject_id=batch.id,
             url=batch.callback_url,
-            body=results_body(batch.async_id, await store.jobs_of(conn, batch.id)),
+            body=results_body(batch.async_id, store.jobs_of(conn, batch.id)),
             now=utcnow(),
         )
     return True
@@ -267,14 +266,17 @@ async def _count(conn: AsyncConnection, driver: Driver, added: int) -> bool:
 async def record(driver: Driver, job: BatchJob, response: Any) -> bool:
     """Keep an answer in a transaction of its own; answers whether the batch has finished."""
 
+    def answer(conn: Connection) -> bool:
+        added = store.answer_job(conn, job.id, response, utcnow())
+        finished = _count(conn, driver, added)
+        if not finished:
+            # Lost only in a crash of PostgreSQL itself: the job is then answered again
+            # (a run it started is linked durably, and is waited for, not run again).
+            store.defer_flush(conn)
+        return finished
+
     async def step() -> bool:
-        async with driver.core.database.write() as conn:
-            added = await store.answer_job(conn, job.id, response, utcnow())
-            finished = await _count(conn, driver, added)
-            if not finished:
-                # Lost only in a crash of PostgreSQL itself: the job is then answered again
-                # (a run it started is linked durably, and is waited for, not run again).
-                await store.defer_flush(conn)
+        finished = await driver.core.database.write(answer)
         if finished:
             nudge(driver.core)
         return finished

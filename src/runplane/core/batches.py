@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from runplane.clock import iso_z, utcnow
 from runplane.core.access import Role, require
@@ -39,6 +39,7 @@ from runplane.store import batches as store
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
 from runplane.store.batches import BATCH_RUN, Batch, BatchJob
+from runplane.store.outbox import Attempt, OutboxEntry
 from runplane.store.records import ApiKey, Instance
 
 BATCH_SUBJECT = "batch"
@@ -67,10 +68,10 @@ async def _callback_url(core: Core, body: dict[str, Any]) -> str:
                          ) from None
 
 
-async def _new_driver(conn: AsyncConnection, instance: Instance, key: ApiKey, async_id: str
+def _new_driver(conn: Connection, instance: Instance, key: ApiKey, async_id: str
                       ) -> int:
     """The run whose one task drives the batch; jobs later run as `key`."""
-    run = await run_store.insert_run(
+    run = run_store.insert_run(
         conn, instance_id=instance.id, kind=BATCH_RUN, script_id=None, number=None,
         trigger="api", payload={}, meta={"key_id": key.id, "async_id": async_id},
         targets=[None], max_attempts=DRIVER_MAX_ATTEMPTS, now=utcnow(),
@@ -86,13 +87,16 @@ async def submit(core: Core, key: ApiKey, instance_name: str, body: dict[str, An
     jobs = parse_jobs(body, core.settings.batch_max_jobs)
     url = await _callback_url(core, body)
     async_id = new_async_id()
+
+    def insert(conn: Connection) -> tuple[int, int]:
+        run_id = _new_driver(conn, instance, key, async_id)
+        return run_id, store.insert_batch(
+            conn, instance_id=instance.id, async_id=async_id, run_id=run_id,
+            callback_url=url, jobs=jobs, now=utcnow(),
+        )
+
     try:
-        async with core.database.write() as conn:
-            run_id = await _new_driver(conn, instance, key, async_id)
-            batch_id = await store.insert_batch(
-                conn, instance_id=instance.id, async_id=async_id, run_id=run_id,
-                callback_url=url, jobs=jobs, now=utcnow(),
-            )
+        run_id, batch_id = await core.database.write(insert)
     except StoreUnavailable as error:
         raise not_saved(error) from error
     core.signals.work_queued()
@@ -109,8 +113,7 @@ async def _find(core: Core, key: ApiKey, instance_name: str, async_id: Any, role
     require(key, role, instance)
     if not isinstance(async_id, str) or not async_id:
         raise missing
-    async with core.database.read() as conn:
-        batch = await store.get_batch(conn, instance.id, async_id.strip().lower())
+    batch = await core.database.read(store.get_batch, instance.id, async_id.strip().lower())
     if batch is None:
         raise missing
     return batch
@@ -149,8 +152,7 @@ async def results(core: Core, key: ApiKey, instance_name: str, async_id: Any
     if not batch.finished:
         raise BatchError(400, "Batch has not completed", RESULTS_NOT_COMPLETED,
                          [f"progress: {batch.jobs_done} of {batch.jobs_total} jobs done."])
-    async with core.database.read() as conn:
-        jobs = await store.jobs_of(conn, batch.id)
+    jobs = await core.database.read(store.jobs_of, batch.id)
     return results_body(batch.async_id, jobs)
 
 
@@ -162,10 +164,14 @@ async def restart(core: Core, key: ApiKey, instance_name: str, async_id: Any) ->
         raise BatchError(409, "Batch is still running", RESTART_NOT_FINISHED,
                          ["async: a batch can be restarted once it has finished."])
     instance = await find_instance(core, instance_name)
+
+    def again(conn: Connection) -> int:
+        run_id = _new_driver(conn, instance, key, batch.async_id)
+        store.restart(conn, batch.id, run_id)
+        return run_id
+
     try:
-        async with core.database.write() as conn:
-            run_id = await _new_driver(conn, instance, key, batch.async_id)
-            await store.restart(conn, batch.id, run_id)
+        run_id = await core.database.write(again)
     except StoreUnavailable as error:
         raise not_saved(error) from error
     core.signals.work_queued()
@@ -179,14 +185,17 @@ async def repost(core: Core, key: ApiKey, instance_name: str, async_id: Any) -> 
     if not batch.finished or not batch.callback_url:
         raise BatchError(409, "Batch has not completed", REPOST_NOT_FINISHED,
                          ["async: a callback is sent once the batch has finished."])
+    url = batch.callback_url
+
+    def queue_again(conn: Connection) -> int:
+        return outbox_store.insert_entry(
+            conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT, subject_id=batch.id,
+            url=url, body=results_body(batch.async_id, store.jobs_of(conn, batch.id)),
+            now=utcnow(),
+        )
+
     try:
-        async with core.database.write() as conn:
-            jobs = await store.jobs_of(conn, batch.id)
-            return await outbox_store.insert_entry(
-                conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT,
-                subject_id=batch.id, url=batch.callback_url,
-                body=results_body(batch.async_id, jobs), now=utcnow(),
-            )
+        return await core.database.write(queue_again)
     except StoreUnavailable as error:
         raise not_saved(error) from error
 
@@ -196,23 +205,26 @@ async def callbacks(core: Core, key: ApiKey, instance_name: str, async_id: Any
     """Every callback of the batch and every attempt to deliver it (runplane's own action)."""
     batch = await _find(core, key, instance_name, async_id, Role.read,
                         _not_found(CALLBACKS_NOT_FOUND))
+
+    def with_attempts(conn: Connection) -> list[tuple[OutboxEntry, list[Attempt]]]:
+        return [(entry, outbox_store.attempts_of(conn, entry.id))
+                for entry in outbox_store.entries_for(conn, BATCH_SUBJECT, batch.id)]
+
     shown = []
-    async with core.database.read() as conn:
-        for entry in await outbox_store.entries_for(conn, BATCH_SUBJECT, batch.id):
-            attempts = await outbox_store.attempts_of(conn, entry.id)
-            shown.append({
-                "webhookId": message_id(entry.id), "url": entry.url, "status": entry.status,
-                "attempts": [
-                    {"at": iso_z(item.attempted_at), "durationMs": item.duration_ms,
-                     "statusCode": item.status_code, "error": item.error}
-                    for item in attempts
-                ],
-                "createdAt": iso_z(entry.created_at),
-                "deliveredAt": iso_z(entry.delivered_at),
-                "nextAttemptAt": iso_z(entry.next_attempt_at)
-                if entry.status == outbox_store.PENDING else None,
-                "lastError": entry.last_error,
-            })
+    for entry, attempts in await core.database.read(with_attempts):
+        shown.append({
+            "webhookId": message_id(entry.id), "url": entry.url, "status": entry.status,
+            "attempts": [
+                {"at": iso_z(item.attempted_at), "durationMs": item.duration_ms,
+                 "statusCode": item.status_code, "error": item.error}
+                for item in attempts
+            ],
+            "createdAt": iso_z(entry.created_at),
+            "deliveredAt": iso_z(entry.delivered_at),
+            "nextAttemptAt": iso_z(entry.next_attempt_at)
+            if entry.status == outbox_store.PENDING else None,
+            "lastError": entry.last_error,
+        })
     return {"asyncId": batch.async_id, "callbacks": shown}
 
 
@@ -220,5 +232,4 @@ async def webhook_secret(core: Core, key: ApiKey, instance_name: str) -> str:
     """The instance's callback signing secret (made on first use); admins only."""
     instance = await find_instance(core, instance_name)
     require(key, Role.admin, instance)
-    async with core.database.write() as conn:
-        return await outbox_store.webhook_secret(conn, instance.id, new_secret())
+    return await core.database.write(outbox_store.webhook_secret, instance.id, new_secret())

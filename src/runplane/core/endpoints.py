@@ -88,19 +88,17 @@ async def create(
     require(key, Role.write, instance)
     fields = await _fields(core, instance, given, creating=True)
     fields.setdefault("public", False)
-    async with core.database.write() as conn:
-        return await store.insert_endpoint(
-            conn, instance_id=instance.id, fields={**fields, "public_link": public_link()},
-            now=utcnow(),
-        )
+    return await core.database.write(
+        store.insert_endpoint, instance_id=instance.id,
+        fields={**fields, "public_link": public_link()}, now=utcnow(),
+    )
 
 
 async def find(core: Core, instance: Instance, name: str) -> ScriptEndpoint:
     # A name no endpoint can have is not looked up (a NUL in it would fail the query).
     if not NAME_PATTERN.match(name.lower()):
         raise NotFound("Script Endpoint", "Not found.")
-    async with core.database.read() as conn:
-        endpoint = await store.get_endpoint(conn, instance.id, name.lower())
+    endpoint = await core.database.read(store.get_endpoint, instance.id, name.lower())
     if endpoint is None:
         raise NotFound("Script Endpoint", "Not found.")
     return endpoint
@@ -118,10 +116,9 @@ async def list_endpoints(
 ) -> Page[ScriptEndpoint]:
     instance = await find_instance(core, instance_name)
     require(key, Role.read, instance)
-    async with core.database.read() as conn:
-        return await store.list_endpoints(
-            conn, instance.id, after=after, limit=limit, descending=descending
-        )
+    return await core.database.read(
+        store.list_endpoints, instance.id, after=after, limit=limit, descending=descending,
+    )
 
 
 async def update(
@@ -136,16 +133,14 @@ async def update(
         fields["public_link"] = public_link()
     if not fields:
         return endpoint
-    async with core.database.write() as conn:
-        return await store.update_endpoint(conn, endpoint.id, fields, utcnow())
+    return await core.database.write(store.update_endpoint, endpoint.id, fields, utcnow())
 
 
 async def delete(core: Core, key: ApiKey, instance_name: str, name: str) -> None:
     instance = await find_instance(core, instance_name)
     require(key, Role.write, instance)
     endpoint = await find(core, instance, name)
-    async with core.database.write() as conn:
-        await store.delete_endpoint(conn, endpoint.id)
+    await core.database.write(store.delete_endpoint, endpoint.id)
 
 
 @dataclass(frozen=True)
@@ -190,8 +185,7 @@ async def run_public(
     instance = await find_instance(core, instance_name)
     if not (link.isascii() and link.isalnum() and NAME_PATTERN.match(name.lower())):
         raise NotFound("Script Endpoint", "Not found.")
-    async with core.database.read() as conn:
-        endpoint = await store.get_public_endpoint(conn, instance.id, link, name.lower())
+    endpoint = await core.database.read(store.get_public_endpoint, instance.id, link, name.lower())
     if endpoint is None:
         raise NotFound("Script Endpoint", "Not found.")
     return await _run(core, instance, endpoint, args, request_meta)

@@ -35,8 +35,7 @@ async def find(core: Core, name: str) -> Instance:
     lowered = name.lower()
     if not NAME_PATTERN.match(lowered):
         raise NotFound("Instance", INSTANCE_NOT_FOUND)
-    async with core.database.read() as conn:
-        instance = await store.get_instance(conn, lowered)
+    instance = await core.database.read(store.get_instance, lowered)
     if instance is None:
         raise NotFound("Instance", INSTANCE_NOT_FOUND)
     return instance
@@ -59,21 +58,20 @@ async def create(core: Core, key: ApiKey | None, fields: dict[str, Any]) -> Inst
     )
     metadata = validation.metadata(fields.get("metadata"))
     config = validation.config(fields.get("config"), core.settings)
-    async with core.database.write() as conn:
-        return await store.insert_instance(
-            conn, name=name, description=description, metadata=metadata, config=config,
-            now=utcnow(),
-        )
+    return await core.database.write(
+        store.insert_instance, name=name, description=description, metadata=metadata,
+        config=config, now=utcnow(),
+    )
 
 
 async def list_for(
     core: Core, key: ApiKey, *, after: int | None, limit: int, descending: bool
 ) -> Page[Instance]:
     """Every instance for an account key; only its own for an instance key."""
-    async with core.database.read() as conn:
-        return await store.list_instances(
-            conn, only_id=key.instance_id, after=after, limit=limit, descending=descending
-        )
+    return await core.database.read(
+        store.list_instances, only_id=key.instance_id, after=after, limit=limit,
+        descending=descending,
+    )
 
 
 async def update(core: Core, key: ApiKey, name: str, fields: dict[str, Any]) -> Instance:
@@ -90,20 +88,19 @@ async def update(core: Core, key: ApiKey, name: str, fields: dict[str, Any]) -> 
         changes["config"] = validation.config(fields["config"], core.settings)
     if not changes:
         return instance
-    async with core.database.write() as conn:
-        return await store.update_instance(conn, instance.id, changes, utcnow())
+    return await core.database.write(store.update_instance, instance.id, changes, utcnow())
 
 
 async def delete(core: Core, key: ApiKey, name: str) -> None:
     instance = await find(core, name)
     require(key, Role.admin)
-    async with core.database.write() as conn:
-        await store.delete_instance(conn, instance.id)
+    await core.database.write(store.delete_instance, instance.id)
 
 
 async def update_config(core: Core, key: ApiKey, name: str, config: Any) -> Instance:
     instance = await find(core, name)
     require(key, Role.write, instance)
     checked = validation.config(config, core.settings)
-    async with core.database.write() as conn:
-        return await store.update_instance(conn, instance.id, {"config": checked}, utcnow())
+    return await core.database.write(
+        store.update_instance, instance.id, {"config": checked}, utcnow(),
+    )

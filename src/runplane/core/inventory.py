@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.context import Core
@@ -155,24 +157,25 @@ async def save_devices(core: Core, instance: Instance, items: Sequence[Any]) -> 
         except Invalid as error:
             failures.append(Failure(index, _name_of(given), describe(error)))
     if valid:
-        async with core.database.write() as conn:
-            await store.upsert_devices(conn, instance.id, valid, utcnow())
+        await core.database.write(store.upsert_devices, instance.id, valid, utcnow())
     return SaveReport(success=[item.name for item in valid], failure=failures)
 
 
 async def save_device(core: Core, instance: Instance, given: Any) -> Device:
     """Create or update one device; Invalid if it is not valid."""
     item = device_input(given)
-    async with core.database.write() as conn:
-        await store.upsert_devices(conn, instance.id, [item], utcnow())
-        found = await store.get_device(conn, instance.id, item.name)
+
+    def save(conn: Connection) -> Device | None:
+        store.upsert_devices(conn, instance.id, [item], utcnow())
+        return store.get_device(conn, instance.id, item.name)
+
+    found = await core.database.write(save)
     assert found is not None
     return found
 
 
 async def get_device(core: Core, instance: Instance, name: str) -> Device:
-    async with core.database.read() as conn:
-        found = await store.get_device(conn, instance.id, name)
+    found = await core.database.read(store.get_device, instance.id, name)
     if found is None:
         raise NotFound("Device", no_device(name) + ".")
     return found
@@ -180,13 +183,15 @@ async def get_device(core: Core, instance: Instance, name: str) -> Device:
 
 async def delete_device(core: Core, instance: Instance, name: str) -> Device:
     """Delete a device (and its pool memberships); answers it as it was."""
-    async with core.database.write() as conn:
-        await store.lock_inventory(conn, instance.id)
-        found = await store.get_device(conn, instance.id, name)
+    def delete(conn: Connection) -> Device:
+        store.lock_inventory(conn, instance.id)
+        found = store.get_device(conn, instance.id, name)
         if found is None:
             raise NotFound("Device", no_device(name) + ".")
-        await store.delete_device(conn, found.id)
-    return found
+        store.delete_device(conn, found.id)
+        return found
+
+    return await core.database.write(delete)
 
 
 def equality_filters(equals: Mapping[str, str]) -> list[PropertyFilter]:
@@ -203,10 +208,10 @@ async def query_devices(core: Core, instance: Instance, equals: Mapping[str, str
                         ) -> list[Device]:
     """Every device whose properties equal the given values, by name."""
     filters = equality_filters(equals)
-    async with core.database.read() as conn:
-        found = await store.filter_devices(
-            conn, instance.id, filters, order=[("name", False)], limit=QUERY_MAX_RECORDS + 1
-        )
+    found = await core.database.read(
+        store.filter_devices, instance.id, filters, order=[("name", False)],
+        limit=QUERY_MAX_RECORDS + 1,
+    )
     if len(found) > QUERY_MAX_RECORDS:
         raise Invalid.field("query", f"More than {QUERY_MAX_RECORDS} devices match: narrow "
                                      "the query, or page through POST /rest/search.")
@@ -214,8 +219,7 @@ async def query_devices(core: Core, instance: Instance, equals: Mapping[str, str
 
 
 async def search_devices(core: Core, instance: Instance, search: SearchRequest) -> list[Device]:
-    async with core.database.read() as conn:
-        return await store.filter_devices(
-            conn, instance.id, search.filters, order=search.order, offset=search.start,
-            limit=search.limit,
-        )
+    return await core.database.read(
+        store.filter_devices, instance.id, search.filters, order=search.order, offset=search.start,
+        limit=search.limit,
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from runplane.clock import utcnow
 from runplane.core.access import Role, hash_key, new_key
 from runplane.core.context import Core
@@ -22,25 +24,27 @@ async def create_key(
 ) -> str:
     """Make a key and answer it in clear: the only time it is ever shown."""
     key = new_key()
-    async with core.database.write() as conn:
+
+    def insert(conn: Connection) -> None:
         instance_id = None
         if instance_name is not None:
-            instance = await instance_store.get_instance(conn, instance_name.lower())
+            instance = instance_store.get_instance(conn, instance_name.lower())
             if instance is None:
                 raise NotFound("Instance", "Instance was not found.")
             instance_id = instance.id
-        await store.insert_key(
+        store.insert_key(
             conn, key_hash=hash_key(core.key_secret, key), instance_id=instance_id,
             role=role.name, description=description, now=utcnow(),
         )
+
+    await core.database.write(insert)
     return key
 
 
 async def authenticate(core: Core, key: str | None) -> ApiKey:
     if not key:
         raise Unauthenticated("Authentication credentials were not provided.")
-    async with core.database.read() as conn:
-        found = await store.find_key(conn, hash_key(core.key_secret, key))
+    found = await core.database.read(store.find_key, hash_key(core.key_secret, key))
     if found is None:
         raise Unauthenticated(NO_SUCH_KEY)
     return found
@@ -54,22 +58,24 @@ class FirstStart:
 
 async def bootstrap(core: Core) -> FirstStart | None:
     """On an empty database: the `default` instance and an account admin key, made once."""
-    async with core.database.write() as conn:
-        if await store.count_keys(conn) > 0:
+
+    def first_start(conn: Connection) -> FirstStart | None:
+        if store.count_keys(conn) > 0:
             return None
         # A gate row: of two processes starting at once on PostgreSQL, only one gets past.
         stamp = utcnow().isoformat()
-        if await store.set_fact_once(conn, FIRST_START_FACT, stamp) != stamp:
+        if store.set_fact_once(conn, FIRST_START_FACT, stamp) != stamp:
             return None
-        if await instance_store.get_instance(conn, DEFAULT_INSTANCE) is None:
-            now = utcnow()
-            await instance_store.insert_instance(
+        if instance_store.get_instance(conn, DEFAULT_INSTANCE) is None:
+            instance_store.insert_instance(
                 conn, name=DEFAULT_INSTANCE, description="Created at first start.",
-                metadata={}, config={}, now=now,
+                metadata={}, config={}, now=utcnow(),
             )
         key = new_key()
-        await store.insert_key(
+        store.insert_key(
             conn, key_hash=hash_key(core.key_secret, key), instance_id=None,
             role=Role.admin.name, description="first-start admin key", now=utcnow(),
         )
-    return FirstStart(instance_name=DEFAULT_INSTANCE, admin_key=key)
+        return FirstStart(instance_name=DEFAULT_INSTANCE, admin_key=key)
+
+    return await core.database.write(first_start)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import Connection
 
 from runplane.clock import utcnow
 from runplane.core import validation
@@ -32,9 +34,6 @@ from runplane.store import devices as device_store
 from runplane.store import pools as store
 from runplane.store.filters import REGEX, PropertyFilter
 from runplane.store.records import Instance, Pool
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 DESCRIPTION_MAX_CHARS = 4096
 UNKNOWN_SHOWN = 5
@@ -160,9 +159,9 @@ def _is_manual(item: PoolInput, existing: Pool | None) -> bool:
     return existing is not None and existing.manually_defined
 
 
-async def _save(conn: AsyncConnection, instance: Instance, item: PoolInput) -> Pool:
+def _save(conn: Connection, instance: Instance, item: PoolInput) -> Pool:
     """Validate against the database, then write (nothing is written if Invalid is raised)."""
-    existing = await store.get_pool(conn, instance.id, item.name)
+    existing = store.get_pool(conn, instance.id, item.name)
     manual = _is_manual(item, existing)
     filters = _filters(item, existing)
     if manual and (any(item.flat.values()) or item.structured):
@@ -171,13 +170,13 @@ async def _save(conn: AsyncConnection, instance: Instance, item: PoolInput) -> P
     if manual:
         filters = {}
     for name, made in filters.items():
-        complaint = await store.regex_accepted(conn, made.value) if made.match == REGEX else None
+        complaint = store.regex_accepted(conn, made.value) if made.match == REGEX else None
         if complaint:
             raise Invalid.field(PREFIX + name, f"Invalid regular expression {made.value!r} for "
                                                f"this database: {complaint}")
     member_ids: set[int] | None = None
     if manual and item.devices is not None:
-        ids = await device_store.device_ids(conn, instance.id, item.devices)
+        ids = device_store.device_ids(conn, instance.id, item.devices)
         missing = sorted({name for name in item.devices if name not in ids})
         if missing:
             raise Invalid.field("devices", _unknown(missing))
@@ -187,38 +186,41 @@ async def _save(conn: AsyncConnection, instance: Instance, item: PoolInput) -> P
     fields: dict[str, Any] = {"manually_defined": manual, "filters": to_stored(filters)}
     if item.description is not None:
         fields["description"] = item.description
-    return await _write(conn, instance, item.name, existing, fields, member_ids)
+    return _write(conn, instance, item.name, existing, fields, member_ids)
 
 
-async def _write(
-    conn: AsyncConnection, instance: Instance, name: str, existing: Pool | None,
+def _write(
+    conn: Connection, instance: Instance, name: str, existing: Pool | None,
     fields: dict[str, Any], member_ids: set[int] | None,
 ) -> Pool:
     """Insert, or update what changed (a pool saved as it was keeps its updated_at)."""
     now = utcnow()
     if existing is None:
-        pool = await store.insert_pool(
+        pool = store.insert_pool(
             conn, instance_id=instance.id, fields={"name": name, **fields}, now=now
         )
         if member_ids:
-            await store.set_members(conn, pool.id, member_ids)
+            store.set_members(conn, pool.id, member_ids)
         return pool
-    if member_ids is not None and member_ids == await store.member_ids(conn, existing.id):
+    if member_ids is not None and member_ids == store.member_ids(conn, existing.id):
         member_ids = None
     if member_ids is None and all(getattr(existing, key) == value
                                   for key, value in fields.items()):
         return existing
-    pool = await store.update_pool(conn, existing.id, fields, now)
+    pool = store.update_pool(conn, existing.id, fields, now)
     if member_ids is not None:
-        await store.set_members(conn, pool.id, member_ids)
+        store.set_members(conn, pool.id, member_ids)
     return pool
 
 
 async def save_pool(core: Core, instance: Instance, given: Any) -> Pool:
     item = pool_input(given)
-    async with core.database.write() as conn:
-        await device_store.lock_inventory(conn, instance.id)
-        return await _save(conn, instance, item)
+
+    def save(conn: Connection) -> Pool:
+        device_store.lock_inventory(conn, instance.id)
+        return _save(conn, instance, item)
+
+    return await core.database.write(save)
 
 
 async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> SaveReport:
@@ -233,46 +235,53 @@ async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> Sa
             name = given.get("name") if isinstance(given, dict) else None
             failures.append(Failure(index, name if isinstance(name, str) else None,
                                     describe(error)))
+
+    def save_each(conn: Connection) -> None:
+        device_store.lock_inventory(conn, instance.id)
+        for index, item in parsed:
+            try:
+                _save(conn, instance, item)
+            except Invalid as error:
+                failures.append(Failure(index, item.name, describe(error)))
+                continue
+            success.append(item.name)
+
     if parsed:
-        async with core.database.write() as conn:
-            await device_store.lock_inventory(conn, instance.id)
-            for index, item in parsed:
-                try:
-                    await _save(conn, instance, item)
-                except Invalid as error:
-                    failures.append(Failure(index, item.name, describe(error)))
-                    continue
-                success.append(item.name)
+        await core.database.write(save_each)
     failures.sort(key=lambda failure: failure.index)
     return SaveReport(success=success, failure=failures)
 
 
-async def _view(conn: AsyncConnection, instance: Instance, pool: Pool) -> PoolView:
-    members = await store.member_names(conn, pool.id) if pool.manually_defined else None
-    count = len(members) if members is not None else await store.count_pool_devices(
+def _view(conn: Connection, instance: Instance, pool: Pool) -> PoolView:
+    members = store.member_names(conn, pool.id) if pool.manually_defined else None
+    count = len(members) if members is not None else store.count_pool_devices(
         conn, instance.id, pool
     )
     return PoolView(pool=pool, members=members, device_count=count)
 
 
 async def get_pool(core: Core, instance: Instance, name: str) -> PoolView:
-    async with core.database.read() as conn:
-        pool = await store.get_pool(conn, instance.id, name)
+    def view(conn: Connection) -> PoolView:
+        pool = store.get_pool(conn, instance.id, name)
         if pool is None:
             raise NotFound("Pool", no_pool(name) + ".")
-        return await _view(conn, instance, pool)
+        return _view(conn, instance, pool)
+
+    return await core.database.read(view)
 
 
 async def delete_pool(core: Core, instance: Instance, name: str) -> PoolView:
     """Delete a pool (its devices stay); answers it as it was."""
-    async with core.database.write() as conn:
-        await device_store.lock_inventory(conn, instance.id)
-        pool = await store.get_pool(conn, instance.id, name)
+    def delete(conn: Connection) -> PoolView:
+        device_store.lock_inventory(conn, instance.id)
+        pool = store.get_pool(conn, instance.id, name)
         if pool is None:
             raise NotFound("Pool", no_pool(name) + ".")
-        view = await _view(conn, instance, pool)
-        await store.delete_pool(conn, pool.id)
-    return view
+        view = _view(conn, instance, pool)
+        store.delete_pool(conn, pool.id)
+        return view
+
+    return await core.database.write(delete)
 
 
 def pool_attributes(view: PoolView) -> dict[str, Any]:
@@ -287,9 +296,10 @@ def pool_attributes(view: PoolView) -> dict[str, Any]:
 
 
 async def _all_views(core: Core, instance: Instance) -> list[PoolView]:
-    async with core.database.read() as conn:
-        return [await _view(conn, instance, pool)
-                for pool in await store.list_pools(conn, instance.id)]
+    def views(conn: Connection) -> list[PoolView]:
+        return [_view(conn, instance, pool) for pool in store.list_pools(conn, instance.id)]
+
+    return await core.database.read(views)
 
 
 async def query_pools(core: Core, instance: Instance, equals: Mapping[str, str]

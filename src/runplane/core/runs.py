@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from runplane.clock import utcnow
 from runplane.core import validation
@@ -22,7 +22,7 @@ from runplane.store.records import ApiKey, Instance, Page, Run, Script
 
 SCRIPT_RUN = "script"
 # Called in the transaction that makes a run, with that run.
-RunLink = Callable[[AsyncConnection, Run], Awaitable[None]]
+RunLink = Callable[[Connection, Run], None]
 # How META names the cause of a run, in Syncano's words.
 EXECUTED_BY = {"api": "codebox", "endpoint": "webhook", "schedule": "schedule"}
 FIRST_POLL = 0.01
@@ -55,16 +55,20 @@ async def queue_script_run(
         "async": trigger != "endpoint",
         **(meta or {}),
     }
-    async with core.database.write() as conn:
-        number = await script_store.next_trace_number(conn, script.id)
-        run = await store.insert_run(
+
+    def insert(conn: Connection) -> Run:
+        number = script_store.next_trace_number(conn, script.id)
+        run = store.insert_run(
             conn, instance_id=instance.id, kind=SCRIPT_RUN, script_id=script.id, number=number,
             trigger=trigger, payload=args, meta=run_meta, targets=[None],
             max_attempts=core.settings.max_attempts, now=utcnow(),
             extra={"callback_url": callback_url} if callback_url else None,
         )
         if link is not None:
-            await link(conn, run)
+            link(conn, run)
+        return run
+
+    run = await core.database.write(insert)
     core.signals.work_queued()
     return run
 
@@ -95,8 +99,7 @@ async def get_trace(
     instance = await find_instance(core, instance_name)
     require(key, Role.read, instance)
     script = await find_script(core, instance, script_number)
-    async with core.database.read() as conn:
-        run = await store.get_script_run(conn, script.id, trace_number)
+    run = await core.database.read(store.get_script_run, script.id, trace_number)
     if run is None:
         raise NotFound("Trace", "Not found.")
     return run
@@ -109,10 +112,9 @@ async def list_traces(
     instance = await find_instance(core, instance_name)
     require(key, Role.read, instance)
     script = await find_script(core, instance, script_number)
-    async with core.database.read() as conn:
-        return await store.list_script_runs(
-            conn, script.id, after=after, limit=limit, descending=descending
-        )
+    return await core.database.read(
+        store.list_script_runs, script.id, after=after, limit=limit, descending=descending,
+    )
 
 
 async def wait_for_run(core: Core, run_id: int, timeout: float) -> Run | None:
@@ -127,8 +129,7 @@ async def wait_for_run(core: Core, run_id: int, timeout: float) -> Run | None:
     finished = core.signals.watch_run(run_id)
     try:
         while True:
-            async with core.database.read() as conn:
-                run = await store.get_run(conn, run_id, with_output=True)
+            run = await core.database.read(store.get_run, run_id, with_output=True)
             if run is None or run.is_final:
                 return run
             remaining = deadline - loop.time()

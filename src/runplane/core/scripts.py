@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
+
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.access import Role, require
@@ -61,16 +63,18 @@ async def create(core: Core, key: ApiKey, instance_name: str, given: dict[str, A
     instance = await find_instance(core, instance_name)
     require(key, Role.write, instance)
     fields = {"description": "", "source": "", "config": {}, **_fields(core, given, partial=False)}
-    async with core.database.write() as conn:
-        number = await instance_store.next_script_number(conn, instance.id)
-        return await store.insert_script(
+
+    def insert(conn: Connection) -> Script:
+        number = instance_store.next_script_number(conn, instance.id)
+        return store.insert_script(
             conn, instance_id=instance.id, number=number, fields=fields, now=utcnow()
         )
 
+    return await core.database.write(insert)
+
 
 async def find(core: Core, instance: Instance, number: int) -> Script:
-    async with core.database.read() as conn:
-        script = await store.get_script(conn, instance.id, number)
+    script = await core.database.read(store.get_script, instance.id, number)
     if script is None:
         raise NotFound("Script", "Not found.")
     return script
@@ -88,10 +92,9 @@ async def list_scripts(
 ) -> Page[Script]:
     instance = await find_instance(core, instance_name)
     require(key, Role.read, instance)
-    async with core.database.read() as conn:
-        return await store.list_scripts(
-            conn, instance.id, after=after, limit=limit, descending=descending
-        )
+    return await core.database.read(
+        store.list_scripts, instance.id, after=after, limit=limit, descending=descending,
+    )
 
 
 async def update(
@@ -104,8 +107,7 @@ async def update(
     fields = _fields(core, given, partial=partial)
     if not fields:
         return script
-    async with core.database.write() as conn:
-        return await store.update_script(conn, script.id, fields, utcnow())
+    return await core.database.write(store.update_script, script.id, fields, utcnow())
 
 
 async def delete(core: Core, key: ApiKey, instance_name: str, number: int) -> None:
@@ -113,5 +115,4 @@ async def delete(core: Core, key: ApiKey, instance_name: str, number: int) -> No
     instance = await find_instance(core, instance_name)
     require(key, Role.write, instance)
     script = await find(core, instance, number)
-    async with core.database.write() as conn:
-        await store.delete_script(conn, script.id)
+    await core.database.write(store.delete_script, script.id)

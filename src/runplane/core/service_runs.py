@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.clock import utcnow
 from runplane.core import services as service_core
@@ -130,23 +130,28 @@ async def _queue_run(
         # would carry the whole list again (quadratic over 10,000 targets).
         meta["targets"] = [device.name for device in devices]
     now = utcnow()
+
+    def insert(conn: Connection, runtime: str) -> Run | None:
+        """The run, or None when `runtime` is taken already."""
+        if run_store.get_run_by_runtime(conn, runtime) is not None:
+            return None
+        return run_store.insert_run(
+            conn, instance_id=instance.id, kind=SERVICE_RUN, script_id=None,
+            number=None, trigger="rest", payload=payload, meta=meta, targets=targets,
+            max_attempts=core.settings.max_attempts, now=now,
+            max_parallel=service.max_processes, target_data=target_data,
+            extra={"runtime": runtime, "service_id": service.id},
+            retries=service.number_of_retries,
+            retry_delay=service.time_between_retries,
+        )
+
     for bump in range(RUNTIME_TRIES):
-        runtime = new_runtime(now, bump)
         try:
-            async with core.database.write() as conn:
-                if await run_store.get_run_by_runtime(conn, runtime) is not None:
-                    continue
-                run = await run_store.insert_run(
-                    conn, instance_id=instance.id, kind=SERVICE_RUN, script_id=None,
-                    number=None, trigger="rest", payload=payload, meta=meta, targets=targets,
-                    max_attempts=core.settings.max_attempts, now=now,
-                    max_parallel=service.max_processes, target_data=target_data,
-                    extra={"runtime": runtime, "service_id": service.id},
-                    retries=service.number_of_retries,
-                    retry_delay=service.time_between_retries,
-                )
+            run = await core.database.write(insert, new_runtime(now, bump))
         except IntegrityError:
             continue  # another process took this runtime in the same microsecond
+        if run is None:
+            continue
         core.signals.work_queued()
         return run
     raise RuntimeError("could not find a free runtime for the run")
@@ -199,9 +204,11 @@ def target_result(outcome: TargetOutcome) -> dict[str, Any]:
 
 async def summarize(core: Core, run: Run) -> dict[str, Any]:
     """The seed's synchronous answer for a finished run."""
-    async with core.database.read() as conn:
-        outcomes = await run_store.target_outcomes(conn, run.id)
-        service = (await _service_of(conn, run))
+
+    def look_up(conn: Connection) -> tuple[list[TargetOutcome], Service | None]:
+        return run_store.target_outcomes(conn, run.id), _service_of(conn, run)
+
+    outcomes, service = await core.database.read(look_up)
     summary: dict[str, list[str]] = {"success": [], "failure": []}
     devices: dict[str, Any] = {}
     once = [outcome for outcome in outcomes if outcome.target is None]
@@ -230,15 +237,14 @@ async def summarize(core: Core, run: Run) -> dict[str, Any]:
     return answer
 
 
-async def _service_of(conn: AsyncConnection, run: Run) -> Service | None:
+def _service_of(conn: Connection, run: Run) -> Service | None:
     if run.service_id is None:  # the service was deleted since
         return None
-    return await service_store.get_service_by_id(conn, run.service_id)
+    return service_store.get_service_by_id(conn, run.service_id)
 
 
 async def find_run(core: Core, instance: Instance, runtime: str) -> Run:
-    async with core.database.read() as conn:
-        run = await run_store.get_run_by_runtime(conn, runtime)
+    run = await core.database.read(run_store.get_run_by_runtime, runtime)
     if run is None or run.instance_id != instance.id or run.kind != SERVICE_RUN:
         raise NotFound("Run", f"No run with runtime '{runtime}'.")
     return run
@@ -262,8 +268,7 @@ async def stop(core: Core, instance: Instance, runtime: str) -> dict[str, Any]:
     if run.is_final:
         return {"runtime": runtime, "stopped": False, "status": status_name(run.status),
                 "aborted": [], "stopping": [], "message": "The run had already ended."}
-    async with core.database.write() as conn:
-        outcome = await queue.request_stop(conn, run.id, now=utcnow())
+    outcome = await core.database.write(queue.request_stop, run.id, now=utcnow())
     core.signals.stop_requested()
     if outcome.finished_run is not None:
         core.signals.run_finished(run.id)
@@ -280,6 +285,5 @@ async def logs(
     core: Core, instance: Instance, runtime: str, *, offset: int, limit: int
 ) -> tuple[Run, list[LogLine]]:
     run = await find_run(core, instance, runtime)
-    async with core.database.read() as conn:
-        lines = await log_store.read(conn, run.id, after=offset, limit=limit)
+    lines = await core.database.read(log_store.read, run.id, after=offset, limit=limit)
     return run, lines

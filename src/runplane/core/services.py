@@ -90,8 +90,7 @@ async def _script_id(core: Core, instance: Instance, value: Any) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         raise Invalid.field("script", "A valid script id is required.") from None
-    async with core.database.read() as conn:
-        script = await script_store.get_script(conn, instance.id, number)
+    script = await core.database.read(script_store.get_script, instance.id, number)
     if script is None:
         raise Invalid.field("script", f"Script {number} was not found.")
     return script.id
@@ -178,8 +177,7 @@ def _name(value: Any) -> str:
 async def find(core: Core, instance: Instance, name: Any) -> Service:
     if not isinstance(name, str) or not name.strip():
         raise Invalid.field("name", "This field is required.")
-    async with core.database.read() as conn:
-        service = await store.get_service(conn, instance.id, name.strip())
+    service = await core.database.read(store.get_service, instance.id, name.strip())
     if service is None:
         raise NotFound("Service", f"Service '{name}' not found.")
     return service
@@ -190,15 +188,14 @@ async def save(core: Core, instance: Instance, given: Any) -> Service:
     if not isinstance(given, dict):
         raise Invalid.field("non_field_errors", "A service is a JSON object.")
     name = _name(given.get("name"))
-    async with core.database.read() as conn:
-        current = await store.get_service(conn, instance.id, name)
+    current = await core.database.read(store.get_service, instance.id, name)
     fields = await checked_fields(core, instance, given, current=current)
-    async with core.database.write() as conn:
-        if current is None:
-            return await store.insert_service(
-                conn, instance_id=instance.id, fields={**fields, "name": name}, now=utcnow()
-            )
-        return await store.update_service(conn, current.id, fields, utcnow())
+    if current is None:
+        return await core.database.write(
+            store.insert_service, instance_id=instance.id, fields={**fields, "name": name},
+            now=utcnow(),
+        )
+    return await core.database.write(store.update_service, current.id, fields, utcnow())
 
 
 async def get(core: Core, instance: Instance, name: str) -> Service:
@@ -211,17 +208,15 @@ async def list_services(
 ) -> Page[Service]:
     known = {name: value for name, value in (filters or {}).items()
              if name in ("name", "type", "run_method", "description")}
-    async with core.database.read() as conn:
-        return await store.list_services(
-            conn, instance.id, after=after, limit=limit, filters=known
-        )
+    return await core.database.read(
+        store.list_services, instance.id, after=after, limit=limit, filters=known,
+    )
 
 
 async def delete(core: Core, instance: Instance, name: str) -> Service:
     """Delete a service and answer it as it was; its past runs stay readable by runtime."""
     service = await find(core, instance, name)
-    async with core.database.write() as conn:
-        await store.delete_service(conn, service.id)
+    await core.database.write(store.delete_service, service.id)
     return service
 
 

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from runplane.core.context import Core
 from runplane.core.inventory import no_device
 from runplane.core.pools import no_pool
 from runplane.errors import Invalid
 from runplane.store import devices as device_store
 from runplane.store import pools as pool_store
-from runplane.store.records import Device, Instance
+from runplane.store.records import Device, Instance, Pool
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,17 @@ async def resolve_targets(
     pool_names = target_names("pools", pools)
     addresses = target_names("ip_addresses", ip_addresses)
     chosen: dict[int, Device] = {}
-    async with core.database.read() as conn:
-        named = await device_store.devices_named(conn, instance.id, device_names)
-        located = await device_store.devices_at(conn, instance.id, addresses)
-        found_pools = await pool_store.pools_named(conn, instance.id, pool_names)
-        pooled = await pool_store.pool_devices(conn, instance.id, found_pools)
+
+    def look_up(conn: Connection) -> tuple[list[Device], list[Device], list[Pool], list[Device]]:
+        found_pools = pool_store.pools_named(conn, instance.id, pool_names)
+        return (
+            device_store.devices_named(conn, instance.id, device_names),
+            device_store.devices_at(conn, instance.id, addresses),
+            found_pools,
+            pool_store.pool_devices(conn, instance.id, found_pools),
+        )
+
+    named, located, found_pools, pooled = await core.database.read(look_up)
     for device in (*named, *located, *pooled):
         chosen[device.id] = device
     errors = [

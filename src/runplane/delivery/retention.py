@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from sqlalchemy import Connection
+
 from runplane.clock import utcnow
 from runplane.core.context import Core
 from runplane.store import batches as batch_store
@@ -17,9 +19,11 @@ log = logging.getLogger("runplane.delivery")
 async def prune(core: Core) -> tuple[int, int]:
     """Delete what expired; answers (batches, callbacks) deleted."""
     before = utcnow() - timedelta(seconds=core.settings.batch_retention_seconds)
-    async with core.database.write() as conn:
-        batches = await batch_store.prune(conn, before=before)
-        callbacks = await outbox_store.prune(conn, before=before)
+
+    def prune_both(conn: Connection) -> tuple[int, int]:
+        return batch_store.prune(conn, before=before), outbox_store.prune(conn, before=before)
+
+    batches, callbacks = await core.database.write(prune_both)
     if batches or callbacks:
         log.info("pruned %d expired batch(es) and %d settled callback(s)", batches, callbacks)
     return batches, callbacks

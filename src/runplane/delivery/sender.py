@@ -114,8 +114,7 @@ class Sender:
             sending.cancel()
         await asyncio.gather(*self._active, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
-            async with self.core.database.write() as conn:
-                await store.release(conn, owner=self.name)
+            await self.core.database.write(store.release, owner=self.name)
         if self._client is not None:
             await self._client.aclose()
         wakeup.forget(self.core)
@@ -165,10 +164,9 @@ class Sender:
     async def claim(self, limit: int) -> list[OutboxEntry]:
         now = utcnow()
         lease = timedelta(seconds=2 * self.core.settings.callback_timeout + LEASE_MARGIN)
-        async with self.core.database.write() as conn:
-            return await store.claim_due(
-                conn, owner=self.name, limit=limit, now=now, lease_until=now + lease
-            )
+        return await self.core.database.write(
+            store.claim_due, owner=self.name, limit=limit, now=now, lease_until=now + lease,
+        )
 
     # One attempt --------------------------------------------------------------------------
 
@@ -183,8 +181,9 @@ class Sender:
     async def _secret(self, entry: OutboxEntry) -> str:
         if entry.secret:
             return entry.secret
-        async with self.core.database.write() as conn:
-            return await store.webhook_secret(conn, entry.instance_id, signing.new_secret())
+        return await self.core.database.write(
+            store.webhook_secret, entry.instance_id, signing.new_secret(),
+        )
 
     async def _attempt(self, entry: OutboxEntry) -> None:
         settings = self.core.settings
@@ -202,12 +201,10 @@ class Sender:
         code = posted.code
         attempt = Attempt(attempted_at=attempted_at, duration_ms=duration_ms,
                           status_code=code, error=posted.error)
-        async with self.core.database.write() as conn:
-            await store.record_attempt(
-                conn, entry_id=entry.id, owner=self.name, attempt=attempt,
-                status=outcome.status, next_attempt_at=outcome.next_attempt_at,
-                error=outcome.error,
-            )
+        await self.core.database.write(
+            store.record_attempt, entry_id=entry.id, owner=self.name, attempt=attempt,
+            status=outcome.status, next_attempt_at=outcome.next_attempt_at, error=outcome.error,
+        )
         level = logging.INFO if outcome.status != store.FAILED else logging.WARNING
         log.log(level, "callback %s to %s: attempt %d -> %s (%s)", entry.id, entry.url,
                 entry.attempts + 1, outcome.status, code if code is not None else posted.error)

@@ -114,8 +114,7 @@ class Worker:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
-            async with self.core.database.write() as conn:
-                released = await queue.release(conn, owner=self.name, now=utcnow())
+            released = await self.core.database.write(queue.release, owner=self.name, now=utcnow())
             if released:
                 log.info("gave back %d unfinished task(s) to the queue", released)
         await self.executor.close()
@@ -158,11 +157,10 @@ class Worker:
                     ) -> list[ClaimedTask]:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.core.settings.lease_seconds)
-        async with self.core.database.write() as conn:
-            return await queue.claim(
-                conn, owner=self.name, limit=limit, now=now, lease_until=lease_until,
-                kinds=kinds, instance_limit=self.core.settings.instance_concurrency or None,
-            )
+        return await self.core.database.write(
+            queue.claim, owner=self.name, limit=limit, now=now, lease_until=lease_until,
+            kinds=kinds, instance_limit=self.core.settings.instance_concurrency or None,
+        )
 
     async def perform(self, task: ClaimedTask) -> None:
         self._executing.add(task.task_id)
@@ -185,10 +183,9 @@ class Worker:
         delay = 0.05
         for attempt in range(RECORD_RETRIES):
             try:
-                async with self.core.database.write() as conn:
-                    recorded = await queue.finish_task(
-                        conn, task_id=task.task_id, owner=self.name, result=result
-                    )
+                recorded = await self.core.database.write(
+                    queue.finish_task, task_id=task.task_id, owner=self.name, result=result,
+                )
                 break
             except StoreUnavailable as error:
                 if attempt == RECORD_RETRIES - 1:
@@ -216,8 +213,9 @@ class Worker:
 
     async def renew(self) -> int:
         lease_until = utcnow() + timedelta(seconds=self.core.settings.lease_seconds)
-        async with self.core.database.write() as conn:
-            return await queue.renew_leases(conn, owner=self.name, lease_until=lease_until)
+        return await self.core.database.write(
+            queue.renew_leases, owner=self.name, lease_until=lease_until,
+        )
 
     async def _reap_loop(self) -> None:
         # Reap at once on start: tasks of a worker that died before us are waiting.
@@ -237,8 +235,7 @@ class Worker:
             if not self._running:
                 continue
             try:
-                async with self.core.database.read() as conn:
-                    stopped = await queue.stopped_tasks(conn, owner=self.name)
+                stopped = await self.core.database.read(queue.stopped_tasks, owner=self.name)
             except StoreUnavailable as error:
                 log.warning("checking for stopped runs failed: %s", error)
                 continue
@@ -252,9 +249,7 @@ class Worker:
     async def reap(self) -> int:
         """Requeue tasks of dead workers, or fail them once their attempts are used up."""
         now = utcnow()
-        async with self.core.database.write() as conn:
-            requeued = await queue.requeue_expired(conn, now=now)
-            finished = await queue.fail_exhausted(conn, now=now)
+        requeued, finished = await self.core.database.write(queue.reap, now=now)
         if requeued:
             log.warning("requeued %d task(s) whose worker stopped responding", requeued)
             self.core.signals.work_queued()

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, text, update
+from sqlalchemy import Connection, delete, exists, insert, select, text, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.store.records import RUNNING
 from runplane.store.tables import batch_jobs, batches, instances, runs, tasks
@@ -85,18 +84,18 @@ def _job(row: Row[Any]) -> BatchJob:
     return BatchJob(**row._mapping)
 
 
-async def insert_batch(
-    conn: AsyncConnection, *, instance_id: int, async_id: str, run_id: int,
+def insert_batch(
+    conn: Connection, *, instance_id: int, async_id: str, run_id: int,
     callback_url: str | None, jobs: Sequence[Job], now: datetime,
 ) -> int:
     """The batch and its jobs, in the caller's transaction (with its driver run)."""
-    batch_id = int((await conn.execute(
+    batch_id = int(conn.execute(
         insert(batches).values(
             instance_id=instance_id, async_id=async_id, run_id=run_id, status=PENDING,
             callback_url=callback_url, jobs_total=len(jobs), jobs_done=0, created_at=now,
         ).returning(batches.c.id)
-    )).scalar_one())
-    await conn.execute(insert(batch_jobs), [
+    ).scalar_one())
+    conn.execute(insert(batch_jobs), [
         {"batch_id": batch_id, "position": position, "namespace": job.namespace,
          "action": job.action, "params": job.params, "status": JOB_PENDING}
         for position, job in enumerate(jobs)
@@ -104,44 +103,44 @@ async def insert_batch(
     return batch_id
 
 
-async def get_batch(conn: AsyncConnection, instance_id: int, async_id: str) -> Batch | None:
+def get_batch(conn: Connection, instance_id: int, async_id: str) -> Batch | None:
     query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(
         batches.c.instance_id == instance_id, batches.c.async_id == async_id
     )
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _batch(row) if row else None
 
 
-async def batch_by_id(conn: AsyncConnection, batch_id: int) -> Batch | None:
+def batch_by_id(conn: Connection, batch_id: int) -> Batch | None:
     query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(batches.c.id == batch_id)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _batch(row) if row else None
 
 
-async def batch_of_run(conn: AsyncConnection, run_id: int) -> Batch | None:
+def batch_of_run(conn: Connection, run_id: int) -> Batch | None:
     query = select(*_BATCH_COLUMNS).select_from(_BATCH_FROM).where(batches.c.run_id == run_id)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _batch(row) if row else None
 
 
-async def jobs_of(conn: AsyncConnection, batch_id: int) -> list[BatchJob]:
+def jobs_of(conn: Connection, batch_id: int) -> list[BatchJob]:
     query = (
         select(*_JOB_COLUMNS).where(batch_jobs.c.batch_id == batch_id)
         .order_by(batch_jobs.c.position)
     )
-    return [_job(row) for row in (await conn.execute(query)).all()]
+    return [_job(row) for row in conn.execute(query).all()]
 
 
-async def mark_started(conn: AsyncConnection, batch_id: int, now: datetime) -> None:
-    await conn.execute(
+def mark_started(conn: Connection, batch_id: int, now: datetime) -> None:
+    conn.execute(
         update(batches).where(batches.c.id == batch_id, batches.c.status == PENDING)
         .values(status=STARTED, started_at=now)
     )
 
 
-async def link_job_run(conn: AsyncConnection, job_id: int, run_id: int, now: datetime) -> None:
+def link_job_run(conn: Connection, job_id: int, run_id: int, now: datetime) -> None:
     """Remember the run a job started, in the transaction that made the run."""
-    await conn.execute(
+    conn.execute(
         update(batch_jobs).where(batch_jobs.c.id == job_id)
         .values(status=JOB_RUNNING, run_id=run_id, started_at=now)
     )
@@ -154,17 +153,17 @@ def _driving(task_id: int, owner: str) -> Any:
     )
 
 
-async def answer_job(conn: AsyncConnection, job_id: int, response: Any, now: datetime) -> int:
+def answer_job(conn: Connection, job_id: int, response: Any, now: datetime) -> int:
     """Keep a job's response; answers 1, or 0 if it had one already (to count it once)."""
-    marked = await conn.execute(
+    marked = conn.execute(
         update(batch_jobs).where(batch_jobs.c.id == job_id, batch_jobs.c.status != JOB_DONE)
         .values(status=JOB_DONE, response=response, finished_at=now)
     )
     return 1 if marked.rowcount else 0
 
 
-async def count_answers(
-    conn: AsyncConnection, batch_id: int, added: int, *, task_id: int | None = None,
+def count_answers(
+    conn: Connection, batch_id: int, added: int, *, task_id: int | None = None,
     owner: str | None = None,
 ) -> int | None:
     """Add `added` to the batch's jobs done and answer the total.
@@ -175,25 +174,25 @@ async def count_answers(
     condition = [batches.c.id == batch_id]
     if task_id is not None and owner is not None:
         condition.append(_driving(task_id, owner))
-    done = (await conn.execute(
+    done = conn.execute(
         update(batches).where(*condition)
         .values(jobs_done=batches.c.jobs_done + added)
         .returning(batches.c.jobs_done)
-    )).scalar_one_or_none()
+    ).scalar_one_or_none()
     return None if done is None else int(done)
 
 
-async def record_job(
-    conn: AsyncConnection, *, batch_id: int, job_id: int, response: Any, now: datetime,
+def record_job(
+    conn: Connection, *, batch_id: int, job_id: int, response: Any, now: datetime,
     task_id: int | None = None, owner: str | None = None,
 ) -> int | None:
     """Keep a job's response and count it done; answers the batch's jobs done (None if
     `owner` no longer drives the batch, see count_answers)."""
-    added = await answer_job(conn, job_id, response, now)
-    return await count_answers(conn, batch_id, added, task_id=task_id, owner=owner)
+    added = answer_job(conn, job_id, response, now)
+    return count_answers(conn, batch_id, added, task_id=task_id, owner=owner)
 
 
-async def defer_flush(conn: AsyncConnection) -> None:
+def defer_flush(conn: Connection) -> None:
     """On PostgreSQL, let this transaction's commit return before its WAL is flushed.
 
     For a job's change and answer, committed together: a crash of PostgreSQL itself (not of
@@ -202,24 +201,24 @@ async def defer_flush(conn: AsyncConnection) -> None:
     transaction that ends a batch and queues its callback never uses it.
     """
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
-async def finish(conn: AsyncConnection, batch_id: int, now: datetime) -> None:
-    await conn.execute(
+def finish(conn: Connection, batch_id: int, now: datetime) -> None:
+    conn.execute(
         update(batches).where(batches.c.id == batch_id)
         .values(status=FINISHED, finished_at=now)
     )
 
 
-async def restart(conn: AsyncConnection, batch_id: int, run_id: int) -> None:
+def restart(conn: Connection, batch_id: int, run_id: int) -> None:
     """Forget every job's answer and hand the batch to a new driver run."""
-    await conn.execute(
+    conn.execute(
         update(batch_jobs).where(batch_jobs.c.batch_id == batch_id).values(
             status=JOB_PENDING, response=None, run_id=None, started_at=None, finished_at=None,
         )
     )
-    await conn.execute(
+    conn.execute(
         update(batches).where(batches.c.id == batch_id).values(
             status=PENDING, run_id=run_id, jobs_done=0, started_at=None, finished_at=None,
             error=None,
@@ -227,16 +226,16 @@ async def restart(conn: AsyncConnection, batch_id: int, run_id: int) -> None:
     )
 
 
-async def prune(conn: AsyncConnection, *, before: datetime) -> int:
+def prune(conn: Connection, *, before: datetime) -> int:
     """Delete batches finished before `before`, their jobs and their driver runs."""
-    expired = (await conn.execute(
+    expired = conn.execute(
         select(batches.c.id, batches.c.run_id)
         .where(batches.c.status == FINISHED, batches.c.finished_at < before)
-    )).all()
+    ).all()
     if not expired:
         return 0
     run_ids = [row.run_id for row in expired if row.run_id is not None]
-    await conn.execute(delete(batches).where(batches.c.id.in_([row.id for row in expired])))
+    conn.execute(delete(batches).where(batches.c.id.in_([row.id for row in expired])))
     if run_ids:
-        await conn.execute(delete(runs).where(runs.c.id.in_(run_ids), runs.c.kind == BATCH_RUN))
+        conn.execute(delete(runs).where(runs.c.id.in_(run_ids), runs.c.kind == BATCH_RUN))
     return len(expired)

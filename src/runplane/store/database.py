@@ -1,24 +1,45 @@
-"""Engines per dialect, transactions, and driver errors translated at the boundary.
+"""Engines per dialect, units of work on database threads, driver errors translated.
 
-SQLite runs in WAL mode with a busy timeout; write transactions start with BEGIN IMMEDIATE so
-two writers queue on the lock instead of failing on upgrade. PostgreSQL uses psycopg 3.
+The store's functions are plain synchronous functions of a SQLAlchemy `Connection`. The
+async rest of runplane hands one *unit of work* (such a function and its arguments) to
+`Database.read` or `Database.write`, which runs the whole unit, inside one transaction, on a
+database thread: one thread hop per transaction instead of several per statement, and the
+event loop never blocks on the database.
+
+SQLite runs in WAL mode with a busy timeout. Its write units go to a single writer thread, so
+the writers of one process queue in order instead of sleeping in SQLite's busy handler, and
+each write transaction starts with BEGIN IMMEDIATE (other processes' writers then wait on
+the lock rather than failing on upgrade). Readers have threads of their own and never wait
+for the writer (WAL). PostgreSQL (psycopg 3) runs reads and writes on one pool of threads,
+one connection each.
+
+`transaction()` holds one write transaction open across several awaits (a batch driver's
+group of jobs); everything it runs goes to the thread that holds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
+import queue
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from runplane.errors import StoreUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READER_THREADS = 4
 _WRITE = "runplane_write"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Unit = Callable[Concatenate[Connection, P], T]
 
 
 def parse_database_url(url: str) -> URL:
@@ -32,13 +53,6 @@ def parse_database_url(url: str) -> URL:
     return parsed
 
 
-def async_url(url: str) -> URL:
-    parsed = parse_database_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
-    return parsed.set(drivername="postgresql+psycopg")
-
-
 def sync_url(url: str) -> URL:
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -46,8 +60,8 @@ def sync_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg")
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (the driver's implicit BEGIN is always DEFERRED).
         dbapi_connection.isolation_level = None
@@ -58,18 +72,18 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         writing = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 class Database:
-    """One database: a pool of connections, and read / write transactions on it."""
+    """One database: its engine, the threads that run units of work on it."""
 
     def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True) -> None:
         self.url = url
-        target = async_url(url)
+        target = sync_url(url)
         self.dialect = target.get_backend_name()
         if self.dialect == "sqlite" and target.database in (None, "", ":memory:"):
             raise ValueError("an in-memory SQLite database cannot be shared; use a file")
@@ -78,7 +92,14 @@ class Database:
             options = {"pool_size": pool_size, "max_overflow": pool_size}
         if self.dialect == "postgresql":
             options["pool_pre_ping"] = pooled
-        self.engine = create_async_engine(target, **options)
+            threads = pool_size if pooled else 2
+            self._writes = self._reads = ThreadPoolExecutor(threads, "runplane-db")
+        else:
+            # Connections move between the reader threads (one thread at a time each).
+            options["connect_args"] = {"check_same_thread": False}
+            self._writes = ThreadPoolExecutor(1, "runplane-db-write")
+            self._reads = ThreadPoolExecutor(SQLITE_READER_THREADS, "runplane-db-read")
+        self.engine = create_engine(target, **options)
         if self.dialect == "sqlite":
             _prepare_sqlite(self.engine)
         self._writer = self.engine.execution_options(**{_WRITE: True})
@@ -87,24 +108,106 @@ class Database:
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that will write: serialised on SQLite, committed on exit."""
-        async with _translated("write"), self._writer.begin() as connection:
-            yield connection
+    async def write(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(conn, ...)` in one write transaction (serialised on SQLite), committed
+        when it returns, rolled back when it raises."""
+        unit = partial(self._run_write, work, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._writes, unit)
+
+    async def read(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(conn, ...)` in one read-only transaction (a consistent snapshot)."""
+        unit = partial(self._run_read, work, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._reads, unit)
+
+    def _run_write(self, work: Callable[..., T], args: Any, kwargs: Any) -> T:
+        with _translated("write"), self._writer.begin() as conn:
+            return work(conn, *args, **kwargs)
+
+    def _run_read(self, work: Callable[..., T], args: Any, kwargs: Any) -> T:
+        with _translated("read"), self.engine.connect() as conn:
+            return work(conn, *args, **kwargs)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (a consistent snapshot on both dialects)."""
-        async with _translated("read"), self.engine.connect() as connection:
-            yield connection
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One write transaction held open across awaits: committed if the block ends
+        normally, rolled back if it raises (or is cancelled)."""
+        held = Transaction(asyncio.get_running_loop())
+        opened = self._writes.submit(held.hold, self._writer)
+        try:
+            await held.wait_open()
+            yield held
+        except BaseException:
+            await held.finish(commit=False, opened=opened)
+            raise
+        await held.finish(commit=True, opened=opened)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        loop = asyncio.get_running_loop()
+        for pool in {self._writes, self._reads}:
+            await loop.run_in_executor(None, partial(pool.shutdown, wait=True))
+        self.engine.dispose()
 
 
-@asynccontextmanager
-async def _translated(what: str) -> AsyncIterator[None]:
+_COMMIT, _ROLLBACK = object(), object()
+
+
+class Transaction:
+    """A write transaction held by one database thread, fed units from the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready: asyncio.Future[None] = loop.create_future()
+
+    def hold(self, writer: Engine) -> None:
+        """On a database thread: open the transaction, run what arrives, commit or roll back."""
+        try:
+            with _translated("write"), writer.connect() as conn:
+                transaction = conn.begin()
+                self._loop.call_soon_threadsafe(_settle, self._ready, None, None)
+                while True:
+                    item = self._inbox.get()
+                    if item is _COMMIT or item is _ROLLBACK:
+                        (transaction.commit if item is _COMMIT else transaction.rollback)()
+                        return
+                    work, args, kwargs, future = item
+                    try:
+                        result = work(conn, *args, **kwargs)
+                    except BaseException as error:  # the holder decides what it means
+                        self._loop.call_soon_threadsafe(_settle, future, None, error)
+                    else:
+                        self._loop.call_soon_threadsafe(_settle, future, result, None)
+        except BaseException as error:  # BEGIN failed: the opener hears of it
+            self._loop.call_soon_threadsafe(_settle, self._ready, None, error)
+            raise
+
+    async def wait_open(self) -> None:
+        await asyncio.shield(self._ready)
+
+    async def run(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(conn, ...)` inside the held transaction."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._inbox.put((work, args, kwargs, future))
+        with _translated("write"):
+            return await future
+
+    async def finish(self, *, commit: bool, opened: Future[None]) -> None:
+        self._inbox.put(_COMMIT if commit else _ROLLBACK)
+        # Shielded: the thread must be done with the connection before we go on.
+        await asyncio.shield(asyncio.wrap_future(opened))
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
     """Driver errors about the database itself become StoreUnavailable; others pass."""
     try:
         yield

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, insert, text, update
 
 from runplane.store.tables import devices
 
@@ -58,31 +57,31 @@ _UPDATE_SQL = text(
 ).bindparams(bindparam("now", type_=devices.c.updated_at.type))
 
 
-async def insert_rows(
-    conn: AsyncConnection, instance_id: int, rows: Sequence[dict[str, Any]], now: datetime
+def insert_rows(
+    conn: Connection, instance_id: int, rows: Sequence[dict[str, Any]], now: datetime
 ) -> None:
     """Insert full rows (every column of `_INSERTED`), all created `now`."""
     if conn.dialect.name != "postgresql":
-        await conn.execute(insert(devices), [
+        conn.execute(insert(devices), [
             {**row, "instance_id": instance_id, "created_at": now, "updated_at": now}
             for row in rows
         ])
         return
     for start in range(0, len(rows), BATCH):
         part = rows[start:start + BATCH]
-        await conn.execute(_INSERT_SQL, {"instance_id": instance_id, "now": now,
+        conn.execute(_INSERT_SQL, {"instance_id": instance_id, "now": now,
                                          **_arrays(part, _INSERTED)})
     if len(rows) >= ANALYZE_AFTER_INSERTS:
         # Fresh statistics: with the table believed empty, PostgreSQL plans lookups by name
         # as a scan of the whole instance, fifty times slower than through the index.
-        await conn.execute(text("ANALYZE devices"))
+        conn.execute(text("ANALYZE devices"))
 
 
-async def update_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime
+def update_rows(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
                       ) -> None:
     """Overwrite full rows by `id` (every column of `_UPDATED`), all updated `now`."""
     if conn.dialect.name != "postgresql":
-        await conn.execute(
+        conn.execute(
             update(devices).where(devices.c.id == bindparam("_id")),
             [{**{k: v for k, v in row.items() if k != "id"}, "_id": row["id"],
               "updated_at": now} for row in rows],
@@ -90,4 +89,4 @@ async def update_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now
         return
     for start in range(0, len(rows), BATCH):
         part = rows[start:start + BATCH]
-        await conn.execute(_UPDATE_SQL, {"now": now, **_arrays(part, _UPDATED)})
+        conn.execute(_UPDATE_SQL, {"now": now, **_arrays(part, _UPDATED)})

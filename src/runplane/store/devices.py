@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Connection,
     String,
     Text,
     any_,
@@ -21,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from runplane.store import device_writes as writes
@@ -102,16 +102,16 @@ def _devices(rows: Sequence[Row[Any]]) -> list[Device]:
     return found
 
 
-async def lock_inventory(conn: AsyncConnection, instance_id: int) -> None:
+def lock_inventory(conn: Connection, instance_id: int) -> None:
     """Serialise inventory writes of one instance (SQLite's BEGIN IMMEDIATE already does)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(
+        conn.execute(
             select(func.pg_advisory_xact_lock(PG_INVENTORY_LOCK_CLASS, instance_id))
         )
 
 
-async def find_devices(
-    conn: AsyncConnection, instance_id: int, where: ColumnElement[bool], *,
+def find_devices(
+    conn: Connection, instance_id: int, where: ColumnElement[bool], *,
     order: Sequence[tuple[str, bool]] = (), offset: int = 0, limit: int | None = None,
 ) -> list[Device]:
     """Devices of the instance matching `where`, in `order` ((property, descending)...)."""
@@ -121,10 +121,10 @@ async def find_devices(
         keys = [_sort_key(dialect, name, descending) for name, descending in order]
         query = query.order_by(*keys, devices.c.name.collate(_binary(dialect)))
         query = query.offset(offset).limit(limit)
-    return _devices((await conn.execute(query)).all())
+    return _devices(conn.execute(query).all())
 
 
-def one_of(conn: AsyncConnection, column: ColumnElement[str], names: Sequence[str]
+def one_of(conn: Connection, column: ColumnElement[str], names: Sequence[str]
            ) -> ColumnElement[bool]:
     """`column IN names`. On PostgreSQL one array parameter, `= ANY($1)`: a list of bound
     parameters is no constant, so its IN would compare every row with every name in turn
@@ -148,49 +148,49 @@ def _sort_key(dialect: str, name: str, descending: bool) -> ColumnElement[Any]:
     return key.desc() if descending else key.asc()
 
 
-async def filter_devices(
-    conn: AsyncConnection, instance_id: int, filters: list[PropertyFilter], *,
+def filter_devices(
+    conn: Connection, instance_id: int, filters: list[PropertyFilter], *,
     order: Sequence[tuple[str, bool]] = (), offset: int = 0, limit: int | None = None,
 ) -> list[Device]:
     where = all_of(conn.dialect.name, filters)
-    return await find_devices(conn, instance_id, where, order=order, offset=offset, limit=limit)
+    return find_devices(conn, instance_id, where, order=order, offset=offset, limit=limit)
 
 
-async def count_devices(conn: AsyncConnection, instance_id: int, where: ColumnElement[bool]
+def count_devices(conn: Connection, instance_id: int, where: ColumnElement[bool]
                         ) -> int:
     query = select(func.count()).select_from(devices).where(
         devices.c.instance_id == instance_id, where
     )
-    return int((await conn.execute(query)).scalar_one())
+    return int(conn.execute(query).scalar_one())
 
 
-async def get_device(conn: AsyncConnection, instance_id: int, name: str) -> Device | None:
-    found = await find_devices(conn, instance_id, devices.c.name == name)
+def get_device(conn: Connection, instance_id: int, name: str) -> Device | None:
+    found = find_devices(conn, instance_id, devices.c.name == name)
     return found[0] if found else None
 
 
-async def devices_named(
-    conn: AsyncConnection, instance_id: int, names: Iterable[str]
+def devices_named(
+    conn: Connection, instance_id: int, names: Iterable[str]
 ) -> list[Device]:
     """The devices among `names` that exist (any number of names, queried in chunks)."""
     found: list[Device] = []
     for part in chunks(sorted(set(names))):
-        found += await find_devices(conn, instance_id, one_of(conn, devices.c.name, part))
+        found += find_devices(conn, instance_id, one_of(conn, devices.c.name, part))
     return found
 
 
-async def devices_at(
-    conn: AsyncConnection, instance_id: int, addresses: Iterable[str]
+def devices_at(
+    conn: Connection, instance_id: int, addresses: Iterable[str]
 ) -> list[Device]:
     """Every device whose ip_address is one of `addresses`."""
     found: list[Device] = []
     for part in chunks(sorted(set(addresses))):
-        found += await find_devices(conn, instance_id, one_of(conn, devices.c.ip_address, part))
+        found += find_devices(conn, instance_id, one_of(conn, devices.c.ip_address, part))
     return found
 
 
-async def device_ids(
-    conn: AsyncConnection, instance_id: int, names: Iterable[str]
+def device_ids(
+    conn: Connection, instance_id: int, names: Iterable[str]
 ) -> dict[str, int]:
     """name -> id for the names that exist."""
     ids: dict[str, int] = {}
@@ -198,7 +198,7 @@ async def device_ids(
         query = select(devices.c.name, devices.c.id).where(
             devices.c.instance_id == instance_id, one_of(conn, devices.c.name, part)
         )
-        ids.update({row.name: row.id for row in (await conn.execute(query)).all()})
+        ids.update({row.name: row.id for row in conn.execute(query).all()})
     return ids
 
 
@@ -216,17 +216,17 @@ def _merged(items: Iterable[DeviceInput]) -> dict[str, DeviceInput]:
     return merged
 
 
-async def upsert_devices(
-    conn: AsyncConnection, instance_id: int, items: Sequence[DeviceInput], now: datetime
+def upsert_devices(
+    conn: Connection, instance_id: int, items: Sequence[DeviceInput], now: datetime
 ) -> UpsertCounts:
     """Create or update by name, all in the caller's transaction, in a few statements.
 
     An update changes only what the input gives: other columns stay, custom properties
     are merged. Unchanged devices are not written (their updated_at stays).
     """
-    await lock_inventory(conn, instance_id)
+    lock_inventory(conn, instance_id)
     merged = _merged(items)
-    existing = {device.name: device for device in await devices_named(conn, instance_id, merged)}
+    existing = {device.name: device for device in devices_named(conn, instance_id, merged)}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for name, item in merged.items():
@@ -243,12 +243,12 @@ async def upsert_devices(
             continue
         updates.append({"id": device.id, **columns, "properties": properties})
     if inserts:
-        await writes.insert_rows(conn, instance_id, inserts, now)
+        writes.insert_rows(conn, instance_id, inserts, now)
     if updates:
-        await writes.update_rows(conn, updates, now)
+        writes.update_rows(conn, updates, now)
     unchanged = len(merged) - len(inserts) - len(updates)
     return UpsertCounts(created=len(inserts), updated=len(updates), unchanged=unchanged)
 
 
-async def delete_device(conn: AsyncConnection, device_id: int) -> None:
-    await conn.execute(delete(devices).where(devices.c.id == device_id))
+def delete_device(conn: Connection, device_id: int) -> None:
+    conn.execute(delete(devices).where(devices.c.id == device_id))

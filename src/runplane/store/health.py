@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, text
 
 
-async def ping(conn: AsyncConnection) -> bool:
-    return (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+def ping(conn: Connection) -> bool:
+    return conn.execute(text("SELECT 1")).scalar_one() == 1

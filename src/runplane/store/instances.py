@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.errors import Conflict
 from runplane.store.paging import fetch_page
@@ -39,8 +38,8 @@ _COLUMNS = (
 )
 
 
-async def insert_instance(
-    conn: AsyncConnection,
+def insert_instance(
+    conn: Connection,
     *,
     name: str,
     description: str,
@@ -61,19 +60,19 @@ async def insert_instance(
         .returning(*_COLUMNS)
     )
     try:
-        row = (await conn.execute(statement)).one()
+        row = conn.execute(statement).one()
     except IntegrityError as error:
         raise Conflict("name", "Instance with this name already exists.") from error
     return _instance(row)
 
 
-async def get_instance(conn: AsyncConnection, name: str) -> Instance | None:
-    row = (await conn.execute(select(*_COLUMNS).where(instances.c.name == name))).first()
+def get_instance(conn: Connection, name: str) -> Instance | None:
+    row = conn.execute(select(*_COLUMNS).where(instances.c.name == name)).first()
     return _instance(row) if row else None
 
 
-async def list_instances(
-    conn: AsyncConnection,
+def list_instances(
+    conn: Connection,
     *,
     only_id: int | None,
     after: int | None,
@@ -83,14 +82,14 @@ async def list_instances(
     query = select(*_COLUMNS)
     if only_id is not None:
         query = query.where(instances.c.id == only_id)
-    return await fetch_page(
+    return fetch_page(
         conn, query, instances.c.id,
         after=after, limit=limit, descending=descending, convert=_instance,
     )
 
 
-async def update_instance(
-    conn: AsyncConnection, instance_id: int, changes: dict[str, Any], now: datetime
+def update_instance(
+    conn: Connection, instance_id: int, changes: dict[str, Any], now: datetime
 ) -> Instance:
     values = {("extra_metadata" if key == "metadata" else key): value
               for key, value in changes.items()}
@@ -100,14 +99,14 @@ async def update_instance(
         .values(**values, updated_at=now)
         .returning(*_COLUMNS)
     )
-    return _instance((await conn.execute(statement)).one())
+    return _instance(conn.execute(statement).one())
 
 
-async def delete_instance(conn: AsyncConnection, instance_id: int) -> None:
-    await conn.execute(delete(instances).where(instances.c.id == instance_id))
+def delete_instance(conn: Connection, instance_id: int) -> None:
+    conn.execute(delete(instances).where(instances.c.id == instance_id))
 
 
-async def next_script_number(conn: AsyncConnection, instance_id: int) -> int:
+def next_script_number(conn: Connection, instance_id: int) -> int:
     """Atomically take the next per-instance script id (a row lock on PostgreSQL)."""
     statement = (
         update(instances)
@@ -115,4 +114,4 @@ async def next_script_number(conn: AsyncConnection, instance_id: int) -> int:
         .values(script_seq=instances.c.script_seq + 1)
         .returning(instances.c.script_seq)
     )
-    return int((await conn.execute(statement)).scalar_one())
+    return int(conn.execute(statement).scalar_one())

@@ -1,27 +1,24 @@
-"""A database look-alike over one open transaction: a batch job and its answer, atomically.
+"""A database look-alike over one held transaction: a batch job and its answer, atomically.
 
 A batch job that only changes the store (create a device, update a script...) runs with this
 in place of the core's database: every `write()` and `read()` of the core happens in the
-driver's transaction. The driver then records the job's
-answer in the same transaction and commits once, so a crash either keeps both the change and
-its answer, or neither: the job is never done twice, and costs one commit.
+driver's transaction. The driver then records the job's answer in the same transaction and
+commits once, so a crash either keeps both the change and its answer, or neither: the job is
+never done twice, and costs one commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import TypeVar
 
-from sqlalchemy import exc
-from sqlalchemy.ext.asyncio import AsyncConnection
+from runplane.store.database import Database, P, Transaction, Unit
 
-from runplane.errors import StoreUnavailable
-from runplane.store.database import Database
+T = TypeVar("T")
 
 
 class JoinedDatabase:
-    def __init__(self, conn: AsyncConnection, database: Database) -> None:
-        self._conn = conn
+    def __init__(self, transaction: Transaction, database: Database) -> None:
+        self._transaction = transaction
         self.url = database.url
         self.dialect = database.dialect
 
@@ -29,21 +26,13 @@ class JoinedDatabase:
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """No savepoint (they cost round trips): an error that leaves the job undoes the
         whole transaction, and its answer is then recorded in one of its own."""
-        try:
-            yield self._conn
-        except (exc.OperationalError, exc.InterfaceError) as error:
-            raise StoreUnavailable(f"the database refused the write: {error.orig}") from error
+        return await self._transaction.run(work, *args, **kwargs)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            yield self._conn
-        except (exc.OperationalError, exc.InterfaceError) as error:
-            raise StoreUnavailable(f"the database refused the read: {error.orig}") from error
+    async def read(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._transaction.run(work, *args, **kwargs)
 
     async def close(self) -> None:
         """The transaction belongs to its opener: nothing to close here."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.store.records import ApiKey
 from runplane.store.tables import api_keys, instances, server_facts
@@ -36,8 +35,8 @@ _COLUMNS = (
 _JOINED = api_keys.outerjoin(instances, api_keys.c.instance_id == instances.c.id)
 
 
-async def insert_key(
-    conn: AsyncConnection,
+def insert_key(
+    conn: Connection,
     *,
     key_hash: str,
     instance_id: int | None,
@@ -49,42 +48,42 @@ async def insert_key(
         key_hash=key_hash, instance_id=instance_id, role=role,
         description=description, created_at=now,
     ).returning(api_keys.c.id)
-    return int((await conn.execute(statement)).scalar_one())
+    return int(conn.execute(statement).scalar_one())
 
 
-async def find_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
+def find_key(conn: Connection, key_hash: str) -> ApiKey | None:
     query = select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == key_hash)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _api_key(row) if row else None
 
 
-async def get_key(conn: AsyncConnection, key_id: int) -> ApiKey | None:
+def get_key(conn: Connection, key_id: int) -> ApiKey | None:
     """A key by its id (a batch's jobs run as the key that submitted it)."""
     query = select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.id == key_id)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _api_key(row) if row else None
 
 
-async def count_keys(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(api_keys))).scalar_one())
+def count_keys(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(api_keys)).scalar_one())
 
 
-async def get_fact(conn: AsyncConnection, name: str) -> str | None:
+def get_fact(conn: Connection, name: str) -> str | None:
     query = select(server_facts.c.value).where(server_facts.c.name == name)
-    return (await conn.execute(query)).scalar_one_or_none()
+    return conn.execute(query).scalar_one_or_none()
 
 
-async def set_fact_once(conn: AsyncConnection, name: str, value: str) -> str:
+def set_fact_once(conn: Connection, name: str, value: str) -> str:
     """Store `value` unless a value is already there; answer the value that holds."""
-    existing = await get_fact(conn, name)
+    existing = get_fact(conn, name)
     if existing is not None:
         return existing
     try:
-        async with conn.begin_nested():
-            await conn.execute(insert(server_facts).values(name=name, value=value))
+        with conn.begin_nested():
+            conn.execute(insert(server_facts).values(name=name, value=value))
     except IntegrityError:
         # Another process stored it first (PostgreSQL); theirs holds.
-        stored = await get_fact(conn, name)
+        stored = get_fact(conn, name)
         assert stored is not None
         return stored
     return value

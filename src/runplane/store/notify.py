@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, select
 
 from runplane.store.database import sync_url
 
@@ -24,14 +23,14 @@ RUNS_CHANNEL = "runplane_runs"
 RECONNECT_DELAY = 1.0
 
 
-async def work_queued(conn: AsyncConnection) -> None:
+def work_queued(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_notify(WORK_CHANNEL, "")))
+        conn.execute(select(func.pg_notify(WORK_CHANNEL, "")))
 
 
-async def run_ended(conn: AsyncConnection, run_id: int) -> None:
+def run_ended(conn: Connection, run_id: int) -> None:
     if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_notify(RUNS_CHANNEL, str(run_id))))
+        conn.execute(select(func.pg_notify(RUNS_CHANNEL, str(run_id))))
 
 
 def _libpq_url(url: str) -> str:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.clock import iso_z
 from runplane.store.records import SUCCESS
@@ -63,19 +62,19 @@ def _entry(row: Row[Any], secret: str | None = None) -> OutboxEntry:
     )
 
 
-async def insert_entry(
-    conn: AsyncConnection, *, instance_id: int, subject: str, subject_id: int, url: str,
+def insert_entry(
+    conn: Connection, *, instance_id: int, subject: str, subject_id: int, url: str,
     body: Any, now: datetime,
 ) -> int:
     statement = insert(outbox).values(
         instance_id=instance_id, subject=subject, subject_id=subject_id, url=url, body=body,
         status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
     ).returning(outbox.c.id)
-    return int((await conn.execute(statement)).scalar_one())
+    return int(conn.execute(statement).scalar_one())
 
 
-async def claim_due(
-    conn: AsyncConnection, *, owner: str, limit: int, now: datetime, lease_until: datetime
+def claim_due(
+    conn: Connection, *, owner: str, limit: int, now: datetime, lease_until: datetime
 ) -> list[OutboxEntry]:
     """Lease up to `limit` due entries to `owner` (skipping rows other senders hold)."""
     free = or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now)
@@ -87,10 +86,10 @@ async def claim_due(
     )
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    chosen = list((await conn.execute(candidates)).scalars())
+    chosen = list(conn.execute(candidates).scalars())
     if not chosen:
         return []
-    await conn.execute(
+    conn.execute(
         update(outbox).where(outbox.c.id.in_(chosen))
         .values(lease_owner=owner, lease_expires_at=lease_until)
     )
@@ -100,11 +99,11 @@ async def claim_due(
         .where(outbox.c.id.in_(chosen))
         .order_by(outbox.c.id)
     )
-    return [_entry(row, row.webhook_secret) for row in (await conn.execute(query)).all()]
+    return [_entry(row, row.webhook_secret) for row in conn.execute(query).all()]
 
 
-async def record_attempt(
-    conn: AsyncConnection, *, entry_id: int, owner: str, attempt: Attempt, status: str,
+def record_attempt(
+    conn: Connection, *, entry_id: int, owner: str, attempt: Attempt, status: str,
     next_attempt_at: datetime, error: str | None,
 ) -> None:
     """Keep the attempt and the entry's new state together.
@@ -112,7 +111,7 @@ async def record_attempt(
     A delivery is recorded whoever holds the lease (the receiver has it); a retry or a
     give-up only while `owner` still holds it (otherwise another sender owns the entry).
     """
-    await conn.execute(insert(outbox_attempts).values(
+    conn.execute(insert(outbox_attempts).values(
         outbox_id=entry_id, attempted_at=attempt.attempted_at, duration_ms=attempt.duration_ms,
         status_code=attempt.status_code, error=attempt.error,
     ))
@@ -125,51 +124,51 @@ async def record_attempt(
     }
     if status == DELIVERED:
         values["delivered_at"] = attempt.attempted_at
-    await conn.execute(update(outbox).where(*condition).values(**values))
+    conn.execute(update(outbox).where(*condition).values(**values))
 
 
-async def release(conn: AsyncConnection, *, owner: str) -> int:
+def release(conn: Connection, *, owner: str) -> int:
     """Give back the entries `owner` holds (a clean stop), so others need not wait."""
-    result = await conn.execute(
+    result = conn.execute(
         update(outbox).where(outbox.c.lease_owner == owner, outbox.c.status == PENDING)
         .values(lease_owner=None, lease_expires_at=None)
     )
     return int(result.rowcount or 0)
 
 
-async def entries_for(conn: AsyncConnection, subject: str, subject_id: int) -> list[OutboxEntry]:
+def entries_for(conn: Connection, subject: str, subject_id: int) -> list[OutboxEntry]:
     query = (
         select(*_COLUMNS)
         .where(outbox.c.subject == subject, outbox.c.subject_id == subject_id)
         .order_by(outbox.c.id)
     )
-    return [_entry(row) for row in (await conn.execute(query)).all()]
+    return [_entry(row) for row in conn.execute(query).all()]
 
 
-async def attempts_of(conn: AsyncConnection, entry_id: int) -> list[Attempt]:
+def attempts_of(conn: Connection, entry_id: int) -> list[Attempt]:
     query = (
         select(outbox_attempts.c.attempted_at, outbox_attempts.c.duration_ms,
                outbox_attempts.c.status_code, outbox_attempts.c.error)
         .where(outbox_attempts.c.outbox_id == entry_id)
         .order_by(outbox_attempts.c.id)
     )
-    return [Attempt(**row._mapping) for row in (await conn.execute(query)).all()]
+    return [Attempt(**row._mapping) for row in conn.execute(query).all()]
 
 
-async def webhook_secret(conn: AsyncConnection, instance_id: int, candidate: str) -> str:
+def webhook_secret(conn: Connection, instance_id: int, candidate: str) -> str:
     """The instance's signing secret, storing `candidate` if it has none yet."""
-    await conn.execute(
+    conn.execute(
         update(instances)
         .where(instances.c.id == instance_id, instances.c.webhook_secret.is_(None))
         .values(webhook_secret=candidate)
     )
     query = select(instances.c.webhook_secret).where(instances.c.id == instance_id)
-    return str((await conn.execute(query)).scalar_one())
+    return str(conn.execute(query).scalar_one())
 
 
-async def prune(conn: AsyncConnection, *, before: datetime) -> int:
+def prune(conn: Connection, *, before: datetime) -> int:
     """Delete settled entries (delivered or given up) made before `before`."""
-    result = await conn.execute(
+    result = conn.execute(
         delete(outbox).where(outbox.c.status != PENDING, outbox.c.created_at < before)
     )
     return int(result.rowcount or 0)
@@ -201,7 +200,7 @@ def run_callback_body(row: Row[Any]) -> dict[str, Any]:
     return body
 
 
-async def insert_run_callback(conn: AsyncConnection, run_id: int, now: datetime) -> int | None:
+def insert_run_callback(conn: Connection, run_id: int, now: datetime) -> int | None:
     """The outbox entry of a run that just ended, if it was given a callback URL."""
     first_task = and_(tasks.c.run_id == runs.c.id, tasks.c.position == 0)
     query = (
@@ -220,10 +219,10 @@ async def insert_run_callback(conn: AsyncConnection, run_id: int, now: datetime)
         )
         .where(runs.c.id == run_id)
     )
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     if row is None or not row.callback_url:
         return None
-    return await insert_entry(
+    return insert_entry(
         conn, instance_id=row.instance_id, subject=RUN_SUBJECT, subject_id=run_id,
         url=row.callback_url, body=run_callback_body(row), now=now,
     )

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Select
+from sqlalchemy import Column, Connection, Select
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.store.records import Page
 
 T = TypeVar("T")
 
 
-async def fetch_page(
-    conn: AsyncConnection,
+def fetch_page(
+    conn: Connection,
     query: Select[Any],
     key: Column[Any],
     *,
@@ -28,5 +27,5 @@ async def fetch_page(
     if after is not None:
         query = query.where(key < after if descending else key > after)
     query = query.order_by(key.desc() if descending else key.asc()).limit(limit + 1)
-    rows: Sequence[Row[Any]] = (await conn.execute(query)).all()
+    rows: Sequence[Row[Any]] = conn.execute(query).all()
     return Page(items=[convert(row) for row in rows[:limit]], has_more=len(rows) > limit)

@@ -6,10 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, literal, or_, select, update
+from sqlalchemy import Connection, delete, exists, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from runplane.store.devices import chunks, count_devices, find_devices, one_of
@@ -47,96 +46,96 @@ def membership(dialect: str, pool: Pool) -> ColumnElement[bool]:
     return all_of(dialect, active_filters(pool))
 
 
-async def get_pool(conn: AsyncConnection, instance_id: int, name: str) -> Pool | None:
+def get_pool(conn: Connection, instance_id: int, name: str) -> Pool | None:
     query = select(*_COLUMNS).where(pools.c.instance_id == instance_id, pools.c.name == name)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _pool(row) if row else None
 
 
-async def pools_named(conn: AsyncConnection, instance_id: int, names: Iterable[str]
+def pools_named(conn: Connection, instance_id: int, names: Iterable[str]
                       ) -> list[Pool]:
     found: list[Pool] = []
     for part in chunks(sorted(set(names))):
         query = select(*_COLUMNS).where(
             pools.c.instance_id == instance_id, one_of(conn, pools.c.name, part)
         )
-        found += [_pool(row) for row in (await conn.execute(query)).all()]
+        found += [_pool(row) for row in conn.execute(query).all()]
     return found
 
 
-async def list_pools(conn: AsyncConnection, instance_id: int) -> list[Pool]:
+def list_pools(conn: Connection, instance_id: int) -> list[Pool]:
     query = select(*_COLUMNS).where(pools.c.instance_id == instance_id).order_by(pools.c.id)
-    return [_pool(row) for row in (await conn.execute(query)).all()]
+    return [_pool(row) for row in conn.execute(query).all()]
 
 
-async def insert_pool(
-    conn: AsyncConnection, *, instance_id: int, fields: dict[str, Any], now: datetime
+def insert_pool(
+    conn: Connection, *, instance_id: int, fields: dict[str, Any], now: datetime
 ) -> Pool:
     statement = insert(pools).values(
         instance_id=instance_id, created_at=now, updated_at=now, **fields
     ).returning(*_COLUMNS)
-    return _pool((await conn.execute(statement)).one())
+    return _pool(conn.execute(statement).one())
 
 
-async def update_pool(
-    conn: AsyncConnection, pool_id: int, fields: dict[str, Any], now: datetime
+def update_pool(
+    conn: Connection, pool_id: int, fields: dict[str, Any], now: datetime
 ) -> Pool:
     statement = (
         update(pools).where(pools.c.id == pool_id)
         .values(**fields, updated_at=now).returning(*_COLUMNS)
     )
-    return _pool((await conn.execute(statement)).one())
+    return _pool(conn.execute(statement).one())
 
 
-async def set_members(conn: AsyncConnection, pool_id: int, device_ids: Iterable[int]) -> None:
+def set_members(conn: Connection, pool_id: int, device_ids: Iterable[int]) -> None:
     """Replace a manual pool's members (none, for a pool that became a filter pool)."""
-    await conn.execute(delete(pool_members).where(pool_members.c.pool_id == pool_id))
+    conn.execute(delete(pool_members).where(pool_members.c.pool_id == pool_id))
     rows = [{"pool_id": pool_id, "device_id": device_id} for device_id in sorted(set(device_ids))]
     if rows:
-        await conn.execute(insert(pool_members), rows)
+        conn.execute(insert(pool_members), rows)
 
 
-async def member_ids(conn: AsyncConnection, pool_id: int) -> set[int]:
+def member_ids(conn: Connection, pool_id: int) -> set[int]:
     query = select(pool_members.c.device_id).where(pool_members.c.pool_id == pool_id)
-    return set((await conn.execute(query)).scalars().all())
+    return set(conn.execute(query).scalars().all())
 
 
-async def member_names(conn: AsyncConnection, pool_id: int) -> list[str]:
+def member_names(conn: Connection, pool_id: int) -> list[str]:
     query = (
         select(devices.c.name)
         .select_from(pool_members.join(devices, devices.c.id == pool_members.c.device_id))
         .where(pool_members.c.pool_id == pool_id)
     )
-    return sorted((await conn.execute(query)).scalars().all())
+    return sorted(conn.execute(query).scalars().all())
 
 
-async def delete_pool(conn: AsyncConnection, pool_id: int) -> None:
-    await conn.execute(delete(pools).where(pools.c.id == pool_id))
+def delete_pool(conn: Connection, pool_id: int) -> None:
+    conn.execute(delete(pools).where(pools.c.id == pool_id))
 
 
-async def pool_devices(
-    conn: AsyncConnection, instance_id: int, chosen: Sequence[Pool]
+def pool_devices(
+    conn: Connection, instance_id: int, chosen: Sequence[Pool]
 ) -> list[Device]:
     """Every device in any of `chosen`, each once: one query whatever the number of pools."""
     if not chosen:
         return []
     dialect = conn.dialect.name
     where = or_(*(membership(dialect, pool) for pool in chosen))
-    return await find_devices(conn, instance_id, where)
+    return find_devices(conn, instance_id, where)
 
 
-async def count_pool_devices(conn: AsyncConnection, instance_id: int, pool: Pool) -> int:
-    return await count_devices(conn, instance_id, membership(conn.dialect.name, pool))
+def count_pool_devices(conn: Connection, instance_id: int, pool: Pool) -> int:
+    return count_devices(conn, instance_id, membership(conn.dialect.name, pool))
 
 
-async def regex_accepted(conn: AsyncConnection, pattern: str) -> str | None:
+def regex_accepted(conn: Connection, pattern: str) -> str | None:
     """None if the database can match `pattern`, else its complaint (PostgreSQL's ~ has its
     own regex dialect; on SQLite, Python's re does the matching and checked it already)."""
     if conn.dialect.name != "postgresql":
         return None
     try:
-        async with conn.begin_nested():
-            await conn.execute(select(literal("").regexp_match(pattern)))
+        with conn.begin_nested():
+            conn.execute(select(literal("").regexp_match(pattern)))
     except DBAPIError as error:
         return str(error.orig).strip().splitlines()[0]
     return None

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Select, case, func, select, update
 
 from runplane.store import notify, outbox, run_logs
 from runplane.store.records import (
@@ -61,7 +60,7 @@ class Recorded:
     finished_run: FinishedRun | None = None
 
 
-def _locked(query: Select[Any], conn: AsyncConnection) -> Select[Any]:
+def _locked(query: Select[Any], conn: Connection) -> Select[Any]:
     if conn.dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
@@ -74,7 +73,7 @@ PG_CLAIM_LOCK = 7_215_003_002
 CANDIDATE_WINDOW = 8
 
 
-async def _running_counts(conn: AsyncConnection) -> list[Any]:
+def _running_counts(conn: Connection) -> list[Any]:
     """(run_id, instance_id, max_parallel, running) for every run with running tasks."""
     running = (
         select(tasks.c.run_id, func.count().label("running"))
@@ -85,11 +84,11 @@ async def _running_counts(conn: AsyncConnection) -> list[Any]:
     query = select(
         running.c.run_id, runs.c.instance_id, runs.c.max_parallel, running.c.running
     ).select_from(running.join(runs, runs.c.id == running.c.run_id))
-    return list((await conn.execute(query)).all())
+    return list(conn.execute(query).all())
 
 
-async def claim(
-    conn: AsyncConnection,
+def claim(
+    conn: Connection,
     *,
     owner: str,
     limit: int,
@@ -104,10 +103,10 @@ async def claim(
     instance fewer than `instance_limit`; others stay queued (their run stays pending).
     """
     if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK)))
+        conn.execute(select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK)))
     run_room: dict[int, int] = {}
     instance_room: dict[int, int] = {}
-    for row in await _running_counts(conn):
+    for row in _running_counts(conn):
         if row.max_parallel is not None:
             run_room[row.run_id] = row.max_parallel - row.running
         if instance_limit:
@@ -128,7 +127,7 @@ async def claim(
     if blocked_instances:
         query = query.where(runs.c.instance_id.not_in(blocked_instances))
     chosen: list[int] = []
-    for row in (await conn.execute(query)).all():
+    for row in conn.execute(query).all():
         room = run_room.get(row.run_id, row.max_parallel)
         space = instance_room.get(row.instance_id, instance_limit) if instance_limit else None
         if (room is not None and room <= 0) or (space is not None and space <= 0):
@@ -142,7 +141,7 @@ async def claim(
             break
     if not chosen:
         return []
-    claimed = (await conn.execute(
+    claimed = conn.execute(
         update(tasks)
         # Re-checked under the row lock: a stop may have aborted a candidate meanwhile.
         .where(tasks.c.id.in_(chosen), tasks.c.status == QUEUED)
@@ -152,14 +151,14 @@ async def claim(
         )
         .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
                    tasks.c.target_data)
-    )).all()
+    ).all()
     run_ids = sorted({row.run_id for row in claimed})
-    await conn.execute(
+    conn.execute(
         update(runs)
         .where(runs.c.id.in_(run_ids), runs.c.status == PENDING)
         .values(status=PROCESSING, started_at=now)
     )
-    specs = {row.run_id: row for row in (await conn.execute(_specs_query(run_ids))).all()}
+    specs = {row.run_id: row for row in conn.execute(_specs_query(run_ids)).all()}
     return [_claimed(row, specs[row.run_id]) for row in sorted(claimed, key=lambda r: r.id)]
 
 
@@ -207,9 +206,9 @@ def _claimed(task: Any, spec: Any) -> ClaimedTask:
     )
 
 
-async def renew_leases(conn: AsyncConnection, *, owner: str, lease_until: datetime) -> int:
+def renew_leases(conn: Connection, *, owner: str, lease_until: datetime) -> int:
     """Extend every lease `owner` holds; answers how many tasks it still holds."""
-    result = await conn.execute(
+    result = conn.execute(
         update(tasks)
         .where(tasks.c.lease_owner == owner, tasks.c.status == RUNNING)
         .values(lease_expires_at=lease_until)
@@ -217,8 +216,8 @@ async def renew_leases(conn: AsyncConnection, *, owner: str, lease_until: dateti
     return int(result.rowcount or 0)
 
 
-async def finish_task(
-    conn: AsyncConnection, *, task_id: int, owner: str | None, result: TaskResult
+def finish_task(
+    conn: Connection, *, task_id: int, owner: str | None, result: TaskResult
 ) -> Recorded:
     """Record a task's result, and end its run if this was the run's last task.
 
@@ -230,15 +229,15 @@ async def finish_task(
     condition = [tasks.c.id == task_id, tasks.c.status == RUNNING]
     if owner is not None:
         condition.append(tasks.c.lease_owner == owner)
-    current = (await conn.execute(
+    current = conn.execute(
         select(tasks.c.run_id, tasks.c.target, tasks.c.retries_left, tasks.c.retry_delay,
                runs.c.stop_requested)
         .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
         .where(*condition)
-    )).first()
+    ).first()
     if current is None:
         return Recorded(accepted=False)
-    await run_logs.append(
+    run_logs.append(
         conn, current.run_id, result.logs, task_id=task_id, source=current.target or "",
         now=result.finished_at,
     )
@@ -248,9 +247,9 @@ async def finish_task(
         and not current.stop_requested
     )
     if retry:
-        await _retry(conn, task_id, current, result)
+        _retry(conn, task_id, current, result)
         return Recorded(accepted=True)
-    await conn.execute(
+    conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id)
         .values(
@@ -262,21 +261,21 @@ async def finish_task(
         )
     )
     failed = 1 if result.status != SUCCESS else 0
-    finished = await _count_done(
+    finished = _count_done(
         conn, current.run_id, done=1, failed=failed, at=result.finished_at, last=result
     )
     return Recorded(accepted=True, finished_run=finished)
 
 
-async def _retry(conn: AsyncConnection, task_id: int, current: Any, result: TaskResult) -> None:
+def _retry(conn: Connection, task_id: int, current: Any, result: TaskResult) -> None:
     delay = float(current.retry_delay or 0)
-    await run_logs.append(conn, current.run_id, [{
+    run_logs.append(conn, current.run_id, [{
         "severity": "warning",
         "message": f"{result.status}; retrying in {delay:g} s "
                    f"({current.retries_left} retr{'y' if current.retries_left == 1 else 'ies'} "
                    f"left): {result.error or ''}".rstrip(": "),
     }], task_id=task_id, source=current.target or "", now=result.finished_at)
-    await conn.execute(
+    conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id)
         .values(
@@ -287,8 +286,8 @@ async def _retry(conn: AsyncConnection, task_id: int, current: Any, result: Task
     )
 
 
-async def _count_done(
-    conn: AsyncConnection,
+def _count_done(
+    conn: Connection,
     run_id: int,
     *,
     done: int,
@@ -297,13 +296,13 @@ async def _count_done(
     last: TaskResult | None = None,
 ) -> FinishedRun | None:
     """Count `done` tasks of the run as ended; end the run when none is left."""
-    counts = (await conn.execute(
+    counts = conn.execute(
         update(runs)
         .where(runs.c.id == run_id)
         .values(tasks_done=runs.c.tasks_done + done, tasks_failed=runs.c.tasks_failed + failed)
         .returning(runs.c.tasks_done, runs.c.tasks_total, runs.c.tasks_failed,
                    runs.c.started_at, runs.c.stop_requested)
-    )).one()
+    ).one()
     if counts.tasks_done < counts.tasks_total:
         return None
     single = counts.tasks_total == 1 and last is not None
@@ -320,44 +319,44 @@ async def _count_done(
     else:
         began = counts.started_at or at
         duration_ms, error = max(0, int((at - began).total_seconds() * 1000)), None
-    return await _end_run(
+    return _end_run(
         conn, run_id, status=status, finished_at=at, duration_ms=duration_ms, error=error
     )
 
 
-async def _end_run(
-    conn: AsyncConnection, run_id: int, *, status: str, finished_at: datetime,
+def _end_run(
+    conn: Connection, run_id: int, *, status: str, finished_at: datetime,
     duration_ms: int, error: str | None,
 ) -> FinishedRun:
     """The one place a run becomes final (anything that must happen with it belongs here)."""
-    callback_url = (await conn.execute(
+    callback_url = conn.execute(
         update(runs).where(runs.c.id == run_id).values(
             status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
         ).returning(runs.c.callback_url)
-    )).scalar_one_or_none()
+    ).scalar_one_or_none()
     if callback_url:
         # A run's callback is written with its end, so a crash cannot part the two.
-        await outbox.insert_run_callback(conn, run_id, finished_at)
-    await notify.run_ended(conn, run_id)
+        outbox.insert_run_callback(conn, run_id, finished_at)
+    notify.run_ended(conn, run_id)
     return FinishedRun(run_id=run_id, status=status)
 
 
-async def request_stop(conn: AsyncConnection, run_id: int, *, now: datetime) -> StopOutcome:
+def request_stop(conn: Connection, run_id: int, *, now: datetime) -> StopOutcome:
     """Mark the run stopped and abort its queued tasks now; running ones are the workers'."""
-    await conn.execute(update(runs).where(runs.c.id == run_id).values(stop_requested=True))
-    aborted = (await conn.execute(
+    conn.execute(update(runs).where(runs.c.id == run_id).values(stop_requested=True))
+    aborted = conn.execute(
         update(tasks)
         .where(tasks.c.run_id == run_id, tasks.c.status == QUEUED)
         .values(status=ABORTED, finished_at=now, error="Aborted: the run was stopped.",
                 duration_ms=0)
         .returning(tasks.c.target)
-    )).all()
-    running = (await conn.execute(
+    ).all()
+    running = conn.execute(
         select(tasks.c.target).where(tasks.c.run_id == run_id, tasks.c.status == RUNNING)
-    )).all()
+    ).all()
     finished = None
     if aborted:
-        finished = await _count_done(conn, run_id, done=len(aborted), failed=len(aborted), at=now)
+        finished = _count_done(conn, run_id, done=len(aborted), failed=len(aborted), at=now)
     return StopOutcome(
         aborted=[row.target for row in aborted],
         stopping=[row.target for row in running],
@@ -365,7 +364,7 @@ async def request_stop(conn: AsyncConnection, run_id: int, *, now: datetime) -> 
     )
 
 
-async def stopped_tasks(conn: AsyncConnection, *, owner: str) -> list[int]:
+def stopped_tasks(conn: Connection, *, owner: str) -> list[int]:
     """Tasks `owner` is running whose run was asked to stop."""
     query = (
         select(tasks.c.id)
@@ -373,10 +372,10 @@ async def stopped_tasks(conn: AsyncConnection, *, owner: str) -> list[int]:
         .where(tasks.c.lease_owner == owner, tasks.c.status == RUNNING,
                runs.c.stop_requested.is_(True))
     )
-    return [row.id for row in (await conn.execute(query)).all()]
+    return [row.id for row in conn.execute(query).all()]
 
 
-async def requeue_expired(conn: AsyncConnection, *, now: datetime) -> int:
+def requeue_expired(conn: Connection, *, now: datetime) -> int:
     """Put tasks whose lease expired back in the queue, if they have attempts left."""
     expired = _locked(
         select(tasks.c.id).where(
@@ -386,30 +385,30 @@ async def requeue_expired(conn: AsyncConnection, *, now: datetime) -> int:
         ),
         conn,
     )
-    result = await conn.execute(
+    result = conn.execute(
         update(tasks)
         .where(tasks.c.id.in_(expired.scalar_subquery()))
         .values(status=QUEUED, lease_owner=None, lease_expires_at=None, available_at=now)
     )
     if result.rowcount:
-        await notify.work_queued(conn)
+        notify.work_queued(conn)
     return int(result.rowcount or 0)
 
 
-async def fail_exhausted(conn: AsyncConnection, *, now: datetime) -> list[FinishedRun]:
+def fail_exhausted(conn: Connection, *, now: datetime) -> list[FinishedRun]:
     """Fail tasks whose lease expired on their last attempt; answers the runs that ended."""
-    exhausted = (await conn.execute(_locked(
+    exhausted = conn.execute(_locked(
         select(tasks.c.id, tasks.c.attempts, tasks.c.started_at).where(
             tasks.c.status == RUNNING,
             tasks.c.lease_expires_at < now,
             tasks.c.attempts >= tasks.c.max_attempts,
         ),
         conn,
-    ))).all()
+    )).all()
     finished: list[FinishedRun] = []
     for row in exhausted:
         began = row.started_at or now
-        outcome = await finish_task(conn, task_id=row.id, owner=None, result=TaskResult(
+        outcome = finish_task(conn, task_id=row.id, owner=None, result=TaskResult(
             status=FAILURE, exit_code=None, stdout="",
             stderr=LOST_WORKER_ERROR.format(attempts=row.attempts), output_truncated=False,
             started_at=began, finished_at=now,
@@ -421,9 +420,15 @@ async def fail_exhausted(conn: AsyncConnection, *, now: datetime) -> list[Finish
     return finished
 
 
-async def release(conn: AsyncConnection, *, owner: str, now: datetime) -> int:
+def reap(conn: Connection, *, now: datetime) -> tuple[int, list[FinishedRun]]:
+    """Expired leases: requeued while attempts are left, failed after; answers how many were
+    requeued and the runs that ended."""
+    return requeue_expired(conn, now=now), fail_exhausted(conn, now=now)
+
+
+def release(conn: Connection, *, owner: str, now: datetime) -> int:
     """Give back every task `owner` holds, without counting the attempt (clean shutdown)."""
-    result = await conn.execute(
+    result = conn.execute(
         update(tasks)
         .where(tasks.c.lease_owner == owner, tasks.c.status == RUNNING)
         .values(

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, insert, select
 
 from runplane.store.records import LogLine
 from runplane.store.tables import run_logs
@@ -15,8 +14,8 @@ from runplane.store.tables import run_logs
 MESSAGE_MAX_CHARS = 8192
 
 
-async def append(
-    conn: AsyncConnection,
+def append(
+    conn: Connection,
     run_id: int,
     lines: Sequence[dict[str, Any]],
     *,
@@ -27,7 +26,7 @@ async def append(
     """Add lines ({"severity", "message", "time"?}) in one statement."""
     if not lines:
         return
-    await conn.execute(insert(run_logs), [
+    conn.execute(insert(run_logs), [
         {
             "run_id": run_id,
             "task_id": task_id,
@@ -40,8 +39,8 @@ async def append(
     ])
 
 
-async def read(
-    conn: AsyncConnection, run_id: int, *, after: int, limit: int
+def read(
+    conn: Connection, run_id: int, *, after: int, limit: int
 ) -> list[LogLine]:
     query = (
         select(run_logs.c.id, run_logs.c.created_at, run_logs.c.severity, run_logs.c.source,
@@ -50,4 +49,4 @@ async def read(
         .order_by(run_logs.c.id)
         .limit(limit)
     )
-    return [LogLine(**dict(row._mapping)) for row in (await conn.execute(query)).all()]
+    return [LogLine(**dict(row._mapping)) for row in conn.execute(query).all()]

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, select
+from sqlalchemy import Connection, Select, and_, insert, select
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.store import notify
 from runplane.store.paging import fetch_page
@@ -56,8 +55,8 @@ def _runs_query(with_output: bool) -> Select[Any]:
     return select(*_RUN_COLUMNS, *_OUTPUT_COLUMNS).select_from(runs.outerjoin(tasks, first_task))
 
 
-async def insert_run(
-    conn: AsyncConnection,
+def insert_run(
+    conn: Connection,
     *,
     instance_id: int,
     kind: str,
@@ -86,8 +85,8 @@ async def insert_run(
         tasks_total=len(targets), tasks_done=0, tasks_failed=0, created_at=now,
         max_parallel=max_parallel, **(extra or {}),
     ).returning(*_RUN_COLUMNS)
-    run = _run((await conn.execute(statement)).one())
-    await conn.execute(insert(tasks), [
+    run = _run(conn.execute(statement).one())
+    conn.execute(insert(tasks), [
         {
             "run_id": run.id, "position": position, "target": target, "status": QUEUED,
             "attempts": 0, "max_attempts": max_attempts, "available_at": now,
@@ -97,25 +96,25 @@ async def insert_run(
         }
         for position, target in enumerate(targets)
     ])
-    await notify.work_queued(conn)
+    notify.work_queued(conn)
     return run
 
 
-async def get_run(conn: AsyncConnection, run_id: int, *, with_output: bool = False) -> Run | None:
-    row = (await conn.execute(_runs_query(with_output).where(runs.c.id == run_id))).first()
+def get_run(conn: Connection, run_id: int, *, with_output: bool = False) -> Run | None:
+    row = conn.execute(_runs_query(with_output).where(runs.c.id == run_id)).first()
     return _run(row, with_output) if row else None
 
 
-async def get_script_run(
-    conn: AsyncConnection, script_id: int, number: int, *, with_output: bool = True
+def get_script_run(
+    conn: Connection, script_id: int, number: int, *, with_output: bool = True
 ) -> Run | None:
     query = _runs_query(with_output).where(runs.c.script_id == script_id, runs.c.number == number)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _run(row, with_output) if row else None
 
 
-async def list_script_runs(
-    conn: AsyncConnection,
+def list_script_runs(
+    conn: Connection,
     script_id: int,
     *,
     after: int | None,
@@ -124,23 +123,23 @@ async def list_script_runs(
     with_output: bool = True,
 ) -> Page[Run]:
     query = _runs_query(with_output).where(runs.c.script_id == script_id)
-    return await fetch_page(
+    return fetch_page(
         conn, query, runs.c.number, after=after, limit=limit, descending=descending,
         convert=lambda row: _run(row, with_output),
     )
 
 
-async def run_status(conn: AsyncConnection, run_id: int) -> str | None:
+def run_status(conn: Connection, run_id: int) -> str | None:
     query = select(runs.c.status).where(runs.c.id == run_id)
-    return (await conn.execute(query)).scalar_one_or_none()
+    return conn.execute(query).scalar_one_or_none()
 
 
-async def get_run_by_runtime(conn: AsyncConnection, runtime: str) -> Run | None:
-    row = (await conn.execute(_runs_query(False).where(runs.c.runtime == runtime))).first()
+def get_run_by_runtime(conn: Connection, runtime: str) -> Run | None:
+    row = conn.execute(_runs_query(False).where(runs.c.runtime == runtime)).first()
     return _run(row) if row else None
 
 
-async def target_outcomes(conn: AsyncConnection, run_id: int) -> list[TargetOutcome]:
+def target_outcomes(conn: Connection, run_id: int) -> list[TargetOutcome]:
     """Every task of the run, in target order, with what it reported."""
     query = (
         select(tasks.c.position, tasks.c.target, tasks.c.status, tasks.c.result,
@@ -149,4 +148,4 @@ async def target_outcomes(conn: AsyncConnection, run_id: int) -> list[TargetOutc
         .where(tasks.c.run_id == run_id)
         .order_by(tasks.c.position)
     )
-    return [TargetOutcome(**dict(row._mapping)) for row in (await conn.execute(query)).all()]
+    return [TargetOutcome(**dict(row._mapping)) for row in conn.execute(query).all()]

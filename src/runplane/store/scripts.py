@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.errors import Conflict
 from runplane.store.paging import fetch_page
@@ -25,54 +24,54 @@ def _script(row: Row[Any]) -> Script:
     return Script(**{column.name: row._mapping[column.name] for column in _SCRIPT_COLUMNS})
 
 
-async def insert_script(
-    conn: AsyncConnection, *, instance_id: int, number: int, fields: dict[str, Any], now: datetime
+def insert_script(
+    conn: Connection, *, instance_id: int, number: int, fields: dict[str, Any], now: datetime
 ) -> Script:
     statement = insert(scripts).values(
         instance_id=instance_id, number=number, created_at=now, updated_at=now, **fields
     ).returning(*_SCRIPT_COLUMNS)
-    return _script((await conn.execute(statement)).one())
+    return _script(conn.execute(statement).one())
 
 
-async def get_script(conn: AsyncConnection, instance_id: int, number: int) -> Script | None:
+def get_script(conn: Connection, instance_id: int, number: int) -> Script | None:
     query = select(*_SCRIPT_COLUMNS).where(
         scripts.c.instance_id == instance_id, scripts.c.number == number
     )
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _script(row) if row else None
 
 
-async def list_scripts(
-    conn: AsyncConnection, instance_id: int, *, after: int | None, limit: int, descending: bool
+def list_scripts(
+    conn: Connection, instance_id: int, *, after: int | None, limit: int, descending: bool
 ) -> Page[Script]:
     query = select(*_SCRIPT_COLUMNS).where(scripts.c.instance_id == instance_id)
-    return await fetch_page(
+    return fetch_page(
         conn, query, scripts.c.number,
         after=after, limit=limit, descending=descending, convert=_script,
     )
 
 
-async def update_script(
-    conn: AsyncConnection, script_id: int, fields: dict[str, Any], now: datetime
+def update_script(
+    conn: Connection, script_id: int, fields: dict[str, Any], now: datetime
 ) -> Script:
     statement = (
         update(scripts).where(scripts.c.id == script_id)
         .values(**fields, updated_at=now).returning(*_SCRIPT_COLUMNS)
     )
-    return _script((await conn.execute(statement)).one())
+    return _script(conn.execute(statement).one())
 
 
-async def delete_script(conn: AsyncConnection, script_id: int) -> None:
-    await conn.execute(delete(scripts).where(scripts.c.id == script_id))
+def delete_script(conn: Connection, script_id: int) -> None:
+    conn.execute(delete(scripts).where(scripts.c.id == script_id))
 
 
-async def next_trace_number(conn: AsyncConnection, script_id: int) -> int:
+def next_trace_number(conn: Connection, script_id: int) -> int:
     """Atomically take the next per-script trace id (a row lock on PostgreSQL)."""
     statement = (
         update(scripts).where(scripts.c.id == script_id)
         .values(trace_seq=scripts.c.trace_seq + 1).returning(scripts.c.trace_seq)
     )
-    return int((await conn.execute(statement)).scalar_one())
+    return int(conn.execute(statement).scalar_one())
 
 
 # Script endpoints --------------------------------------------------------------------------
@@ -91,62 +90,62 @@ def _endpoint(row: Row[Any]) -> ScriptEndpoint:
     return ScriptEndpoint(**dict(row._mapping))
 
 
-async def insert_endpoint(
-    conn: AsyncConnection, *, instance_id: int, fields: dict[str, Any], now: datetime
+def insert_endpoint(
+    conn: Connection, *, instance_id: int, fields: dict[str, Any], now: datetime
 ) -> ScriptEndpoint:
     statement = insert(script_endpoints).values(
         instance_id=instance_id, created_at=now, updated_at=now, **fields
     ).returning(script_endpoints.c.id)
     try:
-        endpoint_id = (await conn.execute(statement)).scalar_one()
+        endpoint_id = conn.execute(statement).scalar_one()
     except IntegrityError as error:
         raise Conflict("name", "Script endpoint with this name already exists.") from error
-    return await _get_endpoint_by(conn, script_endpoints.c.id == endpoint_id)
+    return _get_endpoint_by(conn, script_endpoints.c.id == endpoint_id)
 
 
-async def _get_endpoint_by(conn: AsyncConnection, *conditions: Any) -> ScriptEndpoint:
+def _get_endpoint_by(conn: Connection, *conditions: Any) -> ScriptEndpoint:
     query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(*conditions)
-    return _endpoint((await conn.execute(query)).one())
+    return _endpoint(conn.execute(query).one())
 
 
-async def get_endpoint(
-    conn: AsyncConnection, instance_id: int, name: str
+def get_endpoint(
+    conn: Connection, instance_id: int, name: str
 ) -> ScriptEndpoint | None:
     query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
         script_endpoints.c.instance_id == instance_id, script_endpoints.c.name == name
     )
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _endpoint(row) if row else None
 
 
-async def list_endpoints(
-    conn: AsyncConnection, instance_id: int, *, after: int | None, limit: int, descending: bool
+def list_endpoints(
+    conn: Connection, instance_id: int, *, after: int | None, limit: int, descending: bool
 ) -> Page[ScriptEndpoint]:
     query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
         script_endpoints.c.instance_id == instance_id
     )
-    return await fetch_page(
+    return fetch_page(
         conn, query, script_endpoints.c.id,
         after=after, limit=limit, descending=descending, convert=_endpoint,
     )
 
 
-async def update_endpoint(
-    conn: AsyncConnection, endpoint_id: int, fields: dict[str, Any], now: datetime
+def update_endpoint(
+    conn: Connection, endpoint_id: int, fields: dict[str, Any], now: datetime
 ) -> ScriptEndpoint:
-    await conn.execute(
+    conn.execute(
         update(script_endpoints).where(script_endpoints.c.id == endpoint_id)
         .values(**fields, updated_at=now)
     )
-    return await _get_endpoint_by(conn, script_endpoints.c.id == endpoint_id)
+    return _get_endpoint_by(conn, script_endpoints.c.id == endpoint_id)
 
 
-async def delete_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
-    await conn.execute(delete(script_endpoints).where(script_endpoints.c.id == endpoint_id))
+def delete_endpoint(conn: Connection, endpoint_id: int) -> None:
+    conn.execute(delete(script_endpoints).where(script_endpoints.c.id == endpoint_id))
 
 
-async def get_public_endpoint(
-    conn: AsyncConnection, instance_id: int, public_link: str, name: str
+def get_public_endpoint(
+    conn: Connection, instance_id: int, public_link: str, name: str
 ) -> ScriptEndpoint | None:
     query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
         script_endpoints.c.instance_id == instance_id,
@@ -154,5 +153,5 @@ async def get_public_endpoint(
         script_endpoints.c.name == name,
         script_endpoints.c.public.is_(True),
     )
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _endpoint(row) if row else None

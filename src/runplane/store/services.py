@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.errors import Conflict
 from runplane.store.paging import fetch_page
@@ -22,50 +21,50 @@ def _service(row: Row[Any]) -> Service:
     return Service(**dict(row._mapping))
 
 
-async def insert_service(
-    conn: AsyncConnection, *, instance_id: int, fields: dict[str, Any], now: datetime
+def insert_service(
+    conn: Connection, *, instance_id: int, fields: dict[str, Any], now: datetime
 ) -> Service:
     statement = insert(services).values(
         instance_id=instance_id, created_at=now, updated_at=now, **fields
     ).returning(*_COLUMNS)
     try:
-        return _service((await conn.execute(statement)).one())
+        return _service(conn.execute(statement).one())
     except IntegrityError as error:
         raise Conflict("name", "A service with this name already exists.") from error
 
 
-async def get_service(conn: AsyncConnection, instance_id: int, name: str) -> Service | None:
+def get_service(conn: Connection, instance_id: int, name: str) -> Service | None:
     query = select(*_COLUMNS).where(services.c.instance_id == instance_id, services.c.name == name)
-    row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     return _service(row) if row else None
 
 
-async def get_service_by_id(conn: AsyncConnection, service_id: int) -> Service | None:
-    row = (await conn.execute(select(*_COLUMNS).where(services.c.id == service_id))).first()
+def get_service_by_id(conn: Connection, service_id: int) -> Service | None:
+    row = conn.execute(select(*_COLUMNS).where(services.c.id == service_id)).first()
     return _service(row) if row else None
 
 
-async def list_services(
-    conn: AsyncConnection, instance_id: int, *, after: int | None, limit: int,
+def list_services(
+    conn: Connection, instance_id: int, *, after: int | None, limit: int,
     filters: dict[str, Any] | None = None,
 ) -> Page[Service]:
     query = select(*_COLUMNS).where(services.c.instance_id == instance_id)
     for name, value in (filters or {}).items():
         query = query.where(services.c[name] == value)
-    return await fetch_page(
+    return fetch_page(
         conn, query, services.c.id, after=after, limit=limit, descending=False, convert=_service
     )
 
 
-async def update_service(
-    conn: AsyncConnection, service_id: int, fields: dict[str, Any], now: datetime
+def update_service(
+    conn: Connection, service_id: int, fields: dict[str, Any], now: datetime
 ) -> Service:
     statement = (
         update(services).where(services.c.id == service_id)
         .values(**fields, updated_at=now).returning(*_COLUMNS)
     )
-    return _service((await conn.execute(statement)).one())
+    return _service(conn.execute(statement).one())
 
 
-async def delete_service(conn: AsyncConnection, service_id: int) -> None:
-    await conn.execute(delete(services).where(services.c.id == service_id))
+def delete_service(conn: Connection, service_id: int) -> None:
+    conn.execute(delete(services).where(services.c.id == service_id))

@@ -39,9 +39,8 @@ async def finished_run(context: JobContext, run_id: int) -> Run:
     limit = context.core.settings.batch_job_wait_seconds
     finished = await wait_for_run(context.core, run_id, limit)
     if finished is None:
-        async with context.core.database.read() as conn:
-            if await run_store.get_run(conn, run_id) is None:
-                raise run_gone(run_id)
+        if await context.core.database.read(run_store.get_run, run_id) is None:
+            raise run_gone(run_id)
         raise BatchError(504, f"The run did not end within {limit:g} s.", JOB_RUN_TOO_SLOW,
                          [f"runId: {run_id}"])
     return finished

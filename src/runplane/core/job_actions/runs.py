@@ -35,12 +35,11 @@ class RunRef(Params):
 
 async def _find(context: JobContext, ref: RunRef, role: Role) -> Run:
     require(context.key, role, context.instance)
-    async with context.core.database.read() as conn:
-        if ref.id is not None:
-            found = await run_store.get_run(conn, ref.id, with_output=True)
-        else:
-            assert ref.runtime is not None
-            found = await run_store.get_run_by_runtime(conn, ref.runtime)
+    if ref.id is not None:
+        found = await context.core.database.read(run_store.get_run, ref.id, with_output=True)
+    else:
+        assert ref.runtime is not None
+        found = await context.core.database.read(run_store.get_run_by_runtime, ref.runtime)
     if found is None or found.instance_id != context.instance.id:
         raise NotFound("Run", f"No run {ref.runtime or ref.id} in this instance.")
     return found
@@ -81,8 +80,7 @@ async def stop(context: JobContext, params: RunRef) -> dict[str, Any]:
     found = await _find(context, params, Role.run)
     if found.is_final:
         return {**describe(found), "stopped": False, "message": "The run had already ended."}
-    async with context.core.database.write() as conn:
-        outcome = await queue.request_stop(conn, found.id, now=utcnow())
+    outcome = await context.core.database.write(queue.request_stop, found.id, now=utcnow())
     context.core.signals.stop_requested()
     if outcome.finished_run is not None:
         context.core.signals.run_finished(found.id)

@@ -27,7 +27,8 @@ async def test_a_second_process_hears_new_work_and_ended_runs(
     assert listener is not None
     try:
         await asyncio.sleep(0.3)  # let it LISTEN
-        work = asyncio.create_task(other.signals.wait_for_work(10))
+        woken = other.signals.work_event(("script", "service"))
+        work = asyncio.create_task(woken.wait())
         await instances.create(core, admin, {"name": "notify"})
         script = await scripts.create(
             core, admin, "notify", {"label": "s", "runtime_name": "python3", "source": "pass"}

@@ -99,7 +99,7 @@ async def submit(core: Core, key: ApiKey, instance_name: str, body: dict[str, An
         run_id, batch_id = await core.database.write(insert)
     except StoreUnavailable as error:
         raise not_saved(error) from error
-    core.signals.work_queued()
+    core.signals.work_queued(BATCH_RUN)
     return Submitted(async_id=async_id, batch_id=batch_id, run_id=run_id)
 
 
@@ -174,7 +174,7 @@ async def restart(core: Core, key: ApiKey, instance_name: str, async_id: Any) ->
         run_id = await core.database.write(again)
     except StoreUnavailable as error:
         raise not_saved(error) from error
-    core.signals.work_queued()
+    core.signals.work_queued(BATCH_RUN)
     return Submitted(async_id=batch.async_id, batch_id=batch.id, run_id=run_id)
 
 

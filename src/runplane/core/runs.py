@@ -69,7 +69,7 @@ async def queue_script_run(
         return run
 
     run = await core.database.write(insert)
-    core.signals.work_queued()
+    core.signals.work_queued(SCRIPT_RUN)
     return run
 
 

@@ -152,7 +152,7 @@ async def _queue_run(
             continue  # another process took this runtime in the same microsecond
         if run is None:
             continue
-        core.signals.work_queued()
+        core.signals.work_queued(SERVICE_RUN)
         return run
     raise RuntimeError("could not find a free runtime for the run")
 

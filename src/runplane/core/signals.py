@@ -13,18 +13,22 @@ from collections import defaultdict
 
 class Signals:
     def __init__(self) -> None:
-        self._work = asyncio.Event()
+        # One event per set of run kinds a claim loop takes (a worker lane).
+        self._work: dict[tuple[str, ...], asyncio.Event] = {}
         self._run_waiters: defaultdict[int, set[asyncio.Event]] = defaultdict(set)
         self._stop = asyncio.Event()
 
-    def work_queued(self) -> None:
-        self._work.set()
+    def work_queued(self, kind: str | None = None) -> None:
+        """Work of `kind` was queued (None: of any kind, or unknown, as from another
+        process): the claim loops that take it look at once."""
+        for kinds, event in self._work.items():
+            if kind is None or kind in kinds:
+                event.set()
 
-    async def wait_for_work(self, timeout: float) -> None:
-        """Return when work was queued in this process, or after `timeout` seconds."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), timeout)
-        self._work.clear()
+    def work_event(self, kinds: tuple[str, ...]) -> asyncio.Event:
+        """The event set when work of one of `kinds` is queued. A claim loop clears it
+        before it claims, so a wake-up that arrives during the claim is not lost."""
+        return self._work.setdefault(kinds, asyncio.Event())
 
     def stop_requested(self) -> None:
         """A run was asked to stop: local workers look for their tasks of it at once."""

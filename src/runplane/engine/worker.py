@@ -57,8 +57,9 @@ class Lane:
     name: str
     kinds: tuple[str, ...]
     slots: int
+    # Set by work queued for these kinds and by a task of this lane ending.
+    wakeup: asyncio.Event
     active: set[asyncio.Task[None]] = field(default_factory=set)
-    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Worker:
@@ -67,9 +68,12 @@ class Worker:
         self.executor = executor
         self.name = worker_name()
         self.context = WorkerContext(core=core, executor=executor, worker_name=self.name)
-        self.lanes = [Lane("execution", EXECUTION_KINDS, max(1, slots))]
+        signals = core.signals
+        self.lanes = [Lane("execution", EXECUTION_KINDS, max(1, slots),
+                           signals.work_event(EXECUTION_KINDS))]
         if core.settings.control_slots > 0:
-            self.lanes.append(Lane("control", CONTROL_KINDS, core.settings.control_slots))
+            self.lanes.append(Lane("control", CONTROL_KINDS, core.settings.control_slots,
+                                   signals.work_event(CONTROL_KINDS)))
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -123,35 +127,37 @@ class Worker:
 
     async def _claim_loop(self, lane: Lane) -> None:
         settings = self.core.settings
+        wakeup = lane.wakeup
         while not self._stopping.is_set():
+            wakeup.clear()  # what happens from here on (new work, a freed slot) wakes us
             free = lane.slots - len(lane.active)
-            if free <= 0:
-                lane.slot_freed.clear()
-                await lane.slot_freed.wait()
-                continue
-            try:
-                claimed = await self.claim(free, lane.kinds)
-            except StoreUnavailable as error:
-                log.warning("claim failed, retrying: %s", error)
-                await asyncio.sleep(settings.poll_interval)
-                continue
-            if not claimed:
-                await self.core.signals.wait_for_work(settings.poll_interval)
-                continue
-            for task in claimed:
-                running = asyncio.create_task(self.perform(task), name=f"task-{task.task_id}")
-                lane.active.add(running)
-                self._running[task.task_id] = running
-                running.add_done_callback(
-                    lambda done, lane=lane, task_id=task.task_id: self._task_done(
-                        lane, task_id, done
-                    )
-                )
+            if free > 0:
+                try:
+                    claimed = await self.claim(free, lane.kinds)
+                except StoreUnavailable as error:
+                    log.warning("claim failed, retrying: %s", error)
+                    await asyncio.sleep(settings.poll_interval)
+                    continue
+                self._start(lane, claimed)
+                if len(claimed) == free:
+                    continue  # there may be more
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), settings.poll_interval)
+
+    def _start(self, lane: Lane, claimed: list[ClaimedTask]) -> None:
+        for task in claimed:
+            running = asyncio.create_task(self.perform(task), name=f"task-{task.task_id}")
+            lane.active.add(running)
+            self._running[task.task_id] = running
+            running.add_done_callback(
+                lambda done, lane=lane, task_id=task.task_id: self._task_done(lane, task_id, done)
+            )
 
     def _task_done(self, lane: Lane, task_id: int, running: asyncio.Task[None]) -> None:
         lane.active.discard(running)
         self._running.pop(task_id, None)
-        lane.slot_freed.set()
+        # A slot is free, and a run or instance held back by its limit may go on now.
+        lane.wakeup.set()
 
     async def claim(self, limit: int, kinds: tuple[str, ...] = EXECUTION_KINDS
                     ) -> list[ClaimedTask]:

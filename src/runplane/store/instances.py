@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -67,8 +67,11 @@ def insert_instance(
 
 
 def get_instance(conn: Connection, name: str) -> Instance | None:
-    row = conn.execute(select(*_COLUMNS).where(instances.c.name == name)).first()
+    row = conn.execute(_INSTANCE_BY_NAME, {"name": name}).first()
     return _instance(row) if row else None
+
+
+_INSTANCE_BY_NAME = select(*_COLUMNS).where(instances.c.name == bindparam("name"))
 
 
 def list_instances(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -52,9 +52,14 @@ def insert_key(
 
 
 def find_key(conn: Connection, key_hash: str) -> ApiKey | None:
-    query = select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == key_hash)
-    row = conn.execute(query).first()
+    row = conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).first()
     return _api_key(row) if row else None
+
+
+# Every request looks its key up: built once (see prebuilt.py).
+_KEY_BY_HASH = (
+    select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == bindparam("key_hash"))
+)
 
 
 def get_key(conn: Connection, key_id: int) -> ApiKey | None:

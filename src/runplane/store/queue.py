@@ -9,13 +9,15 @@ its attempts; then it fails with a clear error.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, case, func, select, update
+from sqlalchemy import Connection, Integer, Select, bindparam, case, func, select, update
 
 from runplane.store import notify, outbox, run_logs
+from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.records import (
     ABORTED,
     FAILURE,
@@ -73,18 +75,58 @@ PG_CLAIM_LOCK = 7_215_003_002
 CANDIDATE_WINDOW = 8
 
 
-def _running_counts(conn: Connection) -> list[Any]:
-    """(run_id, instance_id, max_parallel, running) for every run with running tasks."""
-    running = (
-        select(tasks.c.run_id, func.count().label("running"))
-        .where(tasks.c.status == RUNNING)
-        .group_by(tasks.c.run_id)
-        .subquery()
+# The claim's statements are built once, with bound parameters: building and hashing a
+# statement costs far more Python time than SQLite takes to run it.
+_RUNNING = (
+    select(tasks.c.run_id, func.count().label("running"))
+    .where(tasks.c.status == RUNNING)
+    .group_by(tasks.c.run_id)
+    .subquery()
+)
+# (run_id, instance_id, max_parallel, running) for every run with running tasks.
+_RUNNING_COUNTS = select(
+    _RUNNING.c.run_id, runs.c.instance_id, runs.c.max_parallel, _RUNNING.c.running
+).select_from(_RUNNING.join(runs, runs.c.id == _RUNNING.c.run_id))
+
+
+@functools.cache
+def _candidates(skip_runs: bool, skip_instances: bool) -> Select[Any]:
+    """The oldest queued tasks of some kinds, but for those of blocked runs or instances."""
+    query = (
+        select(tasks.c.id, tasks.c.run_id, runs.c.instance_id, runs.c.max_parallel)
+        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+        .where(tasks.c.status == QUEUED, tasks.c.available_at <= bindparam("now"),
+               runs.c.kind.in_(bindparam("kinds", expanding=True)))
+        .order_by(tasks.c.id)
+        .limit(bindparam("window", type_=Integer))
     )
-    query = select(
-        running.c.run_id, runs.c.instance_id, runs.c.max_parallel, running.c.running
-    ).select_from(running.join(runs, runs.c.id == running.c.run_id))
-    return list(conn.execute(query).all())
+    if skip_runs:
+        query = query.where(tasks.c.run_id.not_in(bindparam("blocked_runs", expanding=True)))
+    if skip_instances:
+        query = query.where(
+            runs.c.instance_id.not_in(bindparam("blocked_instances", expanding=True))
+        )
+    return query
+
+
+_LEASE_CHOSEN = (
+    update(tasks)
+    # Re-checked under the row lock: a stop may have aborted a candidate meanwhile.
+    .where(tasks.c.id.in_(bindparam("chosen", expanding=True)), tasks.c.status == QUEUED)
+    .values(
+        status=RUNNING, lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("lease_until"), attempts=tasks.c.attempts + 1,
+        started_at=bindparam("now"),
+    )
+    .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
+               tasks.c.target_data)
+)
+_RUNS_STARTED = (
+    update(runs)
+    .where(runs.c.id.in_(bindparam("run_ids", expanding=True)), runs.c.status == PENDING)
+    .values(status=PROCESSING, started_at=bindparam("now"))
+)
+_PG_CLAIM_LOCK = select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK))
 
 
 def claim(
@@ -103,10 +145,10 @@ def claim(
     instance fewer than `instance_limit`; others stay queued (their run stays pending).
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK)))
+        conn.execute(_PG_CLAIM_LOCK)
     run_room: dict[int, int] = {}
     instance_room: dict[int, int] = {}
-    for row in _running_counts(conn):
+    for row in conn.execute(_RUNNING_COUNTS):
         if row.max_parallel is not None:
             run_room[row.run_id] = row.max_parallel - row.running
         if instance_limit:
@@ -115,19 +157,13 @@ def claim(
             )
     blocked_runs = [run for run, room in run_room.items() if room <= 0]
     blocked_instances = [instance for instance, room in instance_room.items() if room <= 0]
-    query = (
-        select(tasks.c.id, tasks.c.run_id, runs.c.instance_id, runs.c.max_parallel)
-        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
-        .where(tasks.c.status == QUEUED, tasks.c.available_at <= now, runs.c.kind.in_(kinds))
-        .order_by(tasks.c.id)
-        .limit(limit * CANDIDATE_WINDOW)
-    )
-    if blocked_runs:
-        query = query.where(tasks.c.run_id.not_in(blocked_runs))
-    if blocked_instances:
-        query = query.where(runs.c.instance_id.not_in(blocked_instances))
+    candidates = conn.execute(
+        _candidates(bool(blocked_runs), bool(blocked_instances)),
+        {"now": now, "kinds": list(kinds), "window": limit * CANDIDATE_WINDOW,
+         "blocked_runs": blocked_runs, "blocked_instances": blocked_instances},
+    ).all()
     chosen: list[int] = []
-    for row in conn.execute(query).all():
+    for row in candidates:
         room = run_room.get(row.run_id, row.max_parallel)
         space = instance_room.get(row.instance_id, instance_limit) if instance_limit else None
         if (room is not None and room <= 0) or (space is not None and space <= 0):
@@ -141,28 +177,16 @@ def claim(
             break
     if not chosen:
         return []
-    claimed = conn.execute(
-        update(tasks)
-        # Re-checked under the row lock: a stop may have aborted a candidate meanwhile.
-        .where(tasks.c.id.in_(chosen), tasks.c.status == QUEUED)
-        .values(
-            status=RUNNING, lease_owner=owner, lease_expires_at=lease_until,
-            attempts=tasks.c.attempts + 1, started_at=now,
-        )
-        .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
-                   tasks.c.target_data)
-    ).all()
+    claimed = conn.execute(_LEASE_CHOSEN, {
+        "chosen": chosen, "owner": owner, "lease_until": lease_until, "now": now,
+    }).all()
     run_ids = sorted({row.run_id for row in claimed})
-    conn.execute(
-        update(runs)
-        .where(runs.c.id.in_(run_ids), runs.c.status == PENDING)
-        .values(status=PROCESSING, started_at=now)
-    )
-    specs = {row.run_id: row for row in conn.execute(_specs_query(run_ids)).all()}
+    conn.execute(_RUNS_STARTED, {"run_ids": run_ids, "now": now})
+    specs = {row.run_id: row for row in conn.execute(_SPECS, {"run_ids": run_ids})}
     return [_claimed(row, specs[row.run_id]) for row in sorted(claimed, key=lambda r: r.id)]
 
 
-def _specs_query(run_ids: list[int]) -> Select[Any]:
+def _specs_query() -> Select[Any]:
     """What executing a task of these runs needs: the run, its instance, script, service."""
     script_id = func.coalesce(runs.c.script_id, services.c.script_id)
     return (
@@ -182,8 +206,11 @@ def _specs_query(run_ids: list[int]) -> Select[Any]:
             .outerjoin(services, runs.c.service_id == services.c.id)
             .outerjoin(scripts, scripts.c.id == script_id)
         )
-        .where(runs.c.id.in_(run_ids))
+        .where(runs.c.id.in_(bindparam("run_ids", expanding=True)))
     )
+
+
+_SPECS = _specs_query()
 
 
 def _claimed(task: Any, spec: Any) -> ClaimedTask:
@@ -216,6 +243,39 @@ def renew_leases(conn: Connection, *, owner: str, lease_until: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+_CURRENT = (
+    select(tasks.c.run_id, tasks.c.target, tasks.c.retries_left, tasks.c.retry_delay,
+           runs.c.stop_requested)
+    .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+    .where(tasks.c.id == bindparam("task_id"), tasks.c.status == RUNNING)
+)
+_RUNNING_TASK = _CURRENT
+_LEASED_TASK = _CURRENT.where(tasks.c.lease_owner == bindparam("owner"))
+_TASK_ENDED = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("task_id"))
+    .values({
+        **bound_values(tasks, "status", "exit_code", "stdout", "stderr", "output_truncated",
+                       "started_at", "finished_at", "duration_ms", "error", "result"),
+        "lease_owner": None, "lease_expires_at": None,
+    })
+)
+_TASKS_COUNTED = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"))
+    .values(tasks_done=runs.c.tasks_done + bindparam("done"),
+            tasks_failed=runs.c.tasks_failed + bindparam("failed"))
+    .returning(runs.c.tasks_done, runs.c.tasks_total, runs.c.tasks_failed,
+               runs.c.started_at, runs.c.stop_requested)
+)
+_RUN_ENDED = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"))
+    .values(bound_values(runs, "status", "finished_at", "duration_ms", "error"))
+    .returning(runs.c.callback_url)
+)
+
+
 def finish_task(
     conn: Connection, *, task_id: int, owner: str | None, result: TaskResult
 ) -> Recorded:
@@ -226,14 +286,8 @@ def finish_task(
     When `owner` no longer holds the lease (the task was reaped and may be running
     elsewhere) the result is dropped, since another attempt owns the task.
     """
-    condition = [tasks.c.id == task_id, tasks.c.status == RUNNING]
-    if owner is not None:
-        condition.append(tasks.c.lease_owner == owner)
     current = conn.execute(
-        select(tasks.c.run_id, tasks.c.target, tasks.c.retries_left, tasks.c.retry_delay,
-               runs.c.stop_requested)
-        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
-        .where(*condition)
+        _RUNNING_TASK if owner is None else _LEASED_TASK, {"task_id": task_id, "owner": owner}
     ).first()
     if current is None:
         return Recorded(accepted=False)
@@ -249,17 +303,12 @@ def finish_task(
     if retry:
         _retry(conn, task_id, current, result)
         return Recorded(accepted=True)
-    conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(
-            status=result.status, exit_code=result.exit_code, stdout=result.stdout,
-            stderr=result.stderr, output_truncated=result.output_truncated,
-            started_at=result.started_at, finished_at=result.finished_at,
-            duration_ms=result.duration_ms, error=result.error, result=result.value,
-            lease_owner=None, lease_expires_at=None,
-        )
-    )
+    conn.execute(_TASK_ENDED, {"task_id": task_id, **values_of(
+        status=result.status, exit_code=result.exit_code, stdout=result.stdout,
+        stderr=result.stderr, output_truncated=result.output_truncated,
+        started_at=result.started_at, finished_at=result.finished_at,
+        duration_ms=result.duration_ms, error=result.error, result=result.value,
+    )})
     failed = 1 if result.status != SUCCESS else 0
     finished = _count_done(
         conn, current.run_id, done=1, failed=failed, at=result.finished_at, last=result
@@ -297,11 +346,7 @@ def _count_done(
 ) -> FinishedRun | None:
     """Count `done` tasks of the run as ended; end the run when none is left."""
     counts = conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id)
-        .values(tasks_done=runs.c.tasks_done + done, tasks_failed=runs.c.tasks_failed + failed)
-        .returning(runs.c.tasks_done, runs.c.tasks_total, runs.c.tasks_failed,
-                   runs.c.started_at, runs.c.stop_requested)
+        _TASKS_COUNTED, {"run_id": run_id, "done": done, "failed": failed}
     ).one()
     if counts.tasks_done < counts.tasks_total:
         return None
@@ -329,11 +374,9 @@ def _end_run(
     duration_ms: int, error: str | None,
 ) -> FinishedRun:
     """The one place a run becomes final (anything that must happen with it belongs here)."""
-    callback_url = conn.execute(
-        update(runs).where(runs.c.id == run_id).values(
-            status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
-        ).returning(runs.c.callback_url)
-    ).scalar_one_or_none()
+    callback_url = conn.execute(_RUN_ENDED, {"run_id": run_id, **values_of(
+        status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
+    )}).scalar_one_or_none()
     if callback_url:
         # A run's callback is written with its end, so a crash cannot part the two.
         outbox.insert_run_callback(conn, run_id, finished_at)

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, insert, select
+from sqlalchemy import Connection, Select, and_, bindparam, insert, select
 from sqlalchemy.engine import Row
 
 from runplane.store import notify
 from runplane.store.paging import fetch_page
+from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.records import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store.tables import runs, tasks
 
@@ -55,6 +56,20 @@ def _runs_query(with_output: bool) -> Select[Any]:
     return select(*_RUN_COLUMNS, *_OUTPUT_COLUMNS).select_from(runs.outerjoin(tasks, first_task))
 
 
+# What `extra` may set; unset, they are NULL.
+_NO_EXTRA = {"runtime": None, "service_id": None, "callback_url": None}
+_INSERT_RUN = insert(runs).values({
+    **bound_values(runs, "instance_id", "kind", "script_id", "number", "status", "trigger",
+                   "payload", "meta", "tasks_total", "created_at", "max_parallel", *_NO_EXTRA),
+    "tasks_done": 0, "tasks_failed": 0,
+}).returning(*_RUN_COLUMNS)
+_INSERT_TASKS = insert(tasks)
+_RUN_BY_ID = {
+    with_output: _runs_query(with_output).where(runs.c.id == bindparam("run_id"))
+    for with_output in (False, True)
+}
+
+
 def insert_run(
     conn: Connection,
     *,
@@ -79,14 +94,14 @@ def insert_run(
     `target_data` (one entry per target) is what the executor will see of each target;
     `extra` sets further run columns (runtime, service_id, callback_url).
     """
-    statement = insert(runs).values(
-        instance_id=instance_id, kind=kind, script_id=script_id, number=number,
-        status=PENDING, trigger=trigger, payload=payload, meta=meta,
-        tasks_total=len(targets), tasks_done=0, tasks_failed=0, created_at=now,
-        max_parallel=max_parallel, **(extra or {}),
-    ).returning(*_RUN_COLUMNS)
-    run = _run(conn.execute(statement).one())
-    conn.execute(insert(tasks), [
+    values = {
+        **_NO_EXTRA, **(extra or {}),
+        "instance_id": instance_id, "kind": kind, "script_id": script_id, "number": number,
+        "status": PENDING, "trigger": trigger, "payload": payload, "meta": meta,
+        "tasks_total": len(targets), "created_at": now, "max_parallel": max_parallel,
+    }
+    run = _run(conn.execute(_INSERT_RUN, values_of(**values)).one())
+    conn.execute(_INSERT_TASKS, [
         {
             "run_id": run.id, "position": position, "target": target, "status": QUEUED,
             "attempts": 0, "max_attempts": max_attempts, "available_at": now,
@@ -101,7 +116,7 @@ def insert_run(
 
 
 def get_run(conn: Connection, run_id: int, *, with_output: bool = False) -> Run | None:
-    row = conn.execute(_runs_query(with_output).where(runs.c.id == run_id)).first()
+    row = conn.execute(_RUN_BY_ID[with_output], {"run_id": run_id}).first()
     return _run(row, with_output) if row else None
 
 

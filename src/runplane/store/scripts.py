@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -34,11 +34,13 @@ def insert_script(
 
 
 def get_script(conn: Connection, instance_id: int, number: int) -> Script | None:
-    query = select(*_SCRIPT_COLUMNS).where(
-        scripts.c.instance_id == instance_id, scripts.c.number == number
-    )
-    row = conn.execute(query).first()
+    row = conn.execute(_SCRIPT_BY_NUMBER, {"instance_id": instance_id, "number": number}).first()
     return _script(row) if row else None
+
+
+_SCRIPT_BY_NUMBER = select(*_SCRIPT_COLUMNS).where(
+    scripts.c.instance_id == bindparam("instance_id"), scripts.c.number == bindparam("number")
+)
 
 
 def list_scripts(
@@ -67,11 +69,13 @@ def delete_script(conn: Connection, script_id: int) -> None:
 
 def next_trace_number(conn: Connection, script_id: int) -> int:
     """Atomically take the next per-script trace id (a row lock on PostgreSQL)."""
-    statement = (
-        update(scripts).where(scripts.c.id == script_id)
-        .values(trace_seq=scripts.c.trace_seq + 1).returning(scripts.c.trace_seq)
-    )
-    return int(conn.execute(statement).scalar_one())
+    return int(conn.execute(_NEXT_TRACE, {"script_id": script_id}).scalar_one())
+
+
+_NEXT_TRACE = (
+    update(scripts).where(scripts.c.id == bindparam("script_id"))
+    .values(trace_seq=scripts.c.trace_seq + 1).returning(scripts.c.trace_seq)
+)
 
 
 # Script endpoints --------------------------------------------------------------------------
@@ -111,11 +115,14 @@ def _get_endpoint_by(conn: Connection, *conditions: Any) -> ScriptEndpoint:
 def get_endpoint(
     conn: Connection, instance_id: int, name: str
 ) -> ScriptEndpoint | None:
-    query = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
-        script_endpoints.c.instance_id == instance_id, script_endpoints.c.name == name
-    )
-    row = conn.execute(query).first()
+    row = conn.execute(_ENDPOINT_BY_NAME, {"instance_id": instance_id, "name": name}).first()
     return _endpoint(row) if row else None
+
+
+_ENDPOINT_BY_NAME = select(*_ENDPOINT_COLUMNS).select_from(_ENDPOINTS_JOINED).where(
+    script_endpoints.c.instance_id == bindparam("instance_id"),
+    script_endpoints.c.name == bindparam("name"),
+)
 
 
 def list_endpoints(

@@ -110,14 +110,16 @@ async def test_expired_lease_on_the_last_attempt_fails_with_a_clear_error(
 
 
 async def test_renewing_keeps_a_lease_alive(core: Core, admin: ApiKey) -> None:
-    await queue_runs(core, admin, 1)
-    await claim(core, "w1", 1, lease=0.5)
+    await queue_runs(core, admin, 2)
+    held_ids = await claim(core, "w1", 2, lease=0.5)
+    # Only the tasks it names: a lease the worker lost track of is left to expire.
     held = await core.database.write(
-        queue.renew_leases, owner="w1", lease_until=utcnow() + timedelta(seconds=60),
+        queue.renew_leases, owner="w1", task_ids=held_ids[:1],
+        lease_until=utcnow() + timedelta(seconds=60),
     )
     assert held == 1
     later = utcnow() + timedelta(seconds=5)
-    assert await core.database.write(queue.requeue_expired, now=later) == 0
+    assert await core.database.write(queue.requeue_expired, now=later) == 1  # the other
 
 
 async def test_release_gives_tasks_back_without_spending_an_attempt(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from runplane.core.handoff import Handoff
 from runplane.core.signals import Signals
 from runplane.settings import Settings
 from runplane.store import keys as key_store
@@ -20,6 +21,8 @@ class Core:
     database: Database
     key_secret: str
     signals: Signals = field(default_factory=Signals)
+    # This process's worker, when it runs one: new runs may start there at once.
+    handoff: Handoff | None = None
 
 
 async def open_core(settings: Settings, *, pooled: bool = True) -> Core:

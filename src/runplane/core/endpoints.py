@@ -7,19 +7,26 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Connection
 
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
+from runplane.core.instances import found as found_instance
+from runplane.core.instances import lookup_name
 from runplane.core.runs import queue_script_run, wait_for_run
 from runplane.core.scripts import find as find_script
+from runplane.core.scripts import found as found_script
 from runplane.errors import Invalid, NotFound
+from runplane.store import instances as instance_store
 from runplane.store import scripts as store
-from runplane.store.records import ApiKey, Instance, Page, Run, ScriptEndpoint
+from runplane.store.records import ApiKey, Instance, Page, Run, Script, ScriptEndpoint
 
 NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9_-]{0,62}[a-z0-9])?$")
 DESCRIPTION_MAX_CHARS = 4096
@@ -151,20 +158,51 @@ class EndpointRun:
     finished: Run | None
 
 
+def _with_script(conn: Connection, instance_name: str, find: EndpointLookup
+                 ) -> tuple[Instance | None, ScriptEndpoint | None, Script | None]:
+    """The instance, its endpoint and the endpoint's script, in one read."""
+    instance = instance_store.get_instance(conn, instance_name)
+    endpoint = find(conn, instance.id) if instance is not None else None
+    if instance is None or endpoint is None:
+        return instance, endpoint, None
+    return instance, endpoint, store.get_script(conn, instance.id, endpoint.script_number)
+
+
+EndpointLookup = Callable[[Connection, int], ScriptEndpoint | None]
+
+
+async def _look_up(core: Core, key: ApiKey | None, instance_name: str, name: str,
+                   find: EndpointLookup) -> tuple[Instance, ScriptEndpoint, Script]:
+    """What running an endpoint needs; NotFound and Forbidden as the separate lookups had
+    them, in the same order (instance, permission, endpoint, script)."""
+    lowered = lookup_name(instance_name)
+    valid_name = bool(NAME_PATTERN.match(name.lower()))
+    instance, endpoint, script = await core.database.read(
+        _with_script, lowered, find if valid_name else lambda conn, instance_id: None
+    )
+    instance = found_instance(instance)
+    if key is not None:
+        require(key, Role.run, instance)
+    if endpoint is None:
+        raise NotFound("Script Endpoint", "Not found.")
+    return instance, endpoint, found_script(script)
+
+
 async def _run(
     core: Core,
     instance: Instance,
     endpoint: ScriptEndpoint,
+    script: Script,
     args: Any,
     request_meta: dict[str, Any],
 ) -> EndpointRun:
     """Queue the endpoint's script and wait for it to end, at most endpoint_wait_seconds."""
-    script = await find_script(core, instance, endpoint.script_number)
     queued = await queue_script_run(
         core, instance, script, args, trigger="endpoint", executor=endpoint.name,
         meta={"request": request_meta, "metadata": instance.metadata},
     )
-    finished = await wait_for_run(core, queued.id, core.settings.endpoint_wait_seconds)
+    finished = await wait_for_run(core, queued.id, core.settings.endpoint_wait_seconds,
+                                  fresh=True)
     return EndpointRun(endpoint=endpoint, queued=queued, finished=finished)
 
 
@@ -172,20 +210,23 @@ async def run(
     core: Core, key: ApiKey, instance_name: str, name: str, args: Any,
     request_meta: dict[str, Any],
 ) -> EndpointRun:
-    instance = await find_instance(core, instance_name)
-    require(key, Role.run, instance)
-    endpoint = await find(core, instance, name)
-    return await _run(core, instance, endpoint, args, request_meta)
+    lowered = name.lower()
+    instance, endpoint, script = await _look_up(
+        core, key, instance_name, name,
+        lambda conn, instance_id: store.get_endpoint(conn, instance_id, lowered),
+    )
+    return await _run(core, instance, endpoint, script, args, request_meta)
 
 
 async def run_public(
     core: Core, instance_name: str, link: str, name: str, args: Any,
     request_meta: dict[str, Any],
 ) -> EndpointRun:
-    instance = await find_instance(core, instance_name)
-    if not (link.isascii() and link.isalnum() and NAME_PATTERN.match(name.lower())):
-        raise NotFound("Script Endpoint", "Not found.")
-    endpoint = await core.database.read(store.get_public_endpoint, instance.id, link, name.lower())
-    if endpoint is None:
-        raise NotFound("Script Endpoint", "Not found.")
-    return await _run(core, instance, endpoint, args, request_meta)
+    lowered = name.lower()
+    plausible = link.isascii() and link.isalnum()
+    instance, endpoint, script = await _look_up(
+        core, None, instance_name, name,
+        lambda conn, instance_id: store.get_public_endpoint(conn, instance_id, link, lowered)
+        if plausible else None,
+    )
+    return await _run(core, instance, endpoint, script, args, request_meta)

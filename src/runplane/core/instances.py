@@ -30,15 +30,24 @@ def normalize_name(name: Any) -> str:
     return name
 
 
-async def find(core: Core, name: str) -> Instance:
-    """The named instance, or NotFound (names are matched lower-cased, as Syncano did)."""
+def lookup_name(name: str) -> str:
+    """The name to look an instance up by (matched lower-cased, as Syncano did); NotFound
+    for a name no instance can have."""
     lowered = name.lower()
     if not NAME_PATTERN.match(lowered):
         raise NotFound("Instance", INSTANCE_NOT_FOUND)
-    instance = await core.database.read(store.get_instance, lowered)
+    return lowered
+
+
+def found(instance: Instance | None) -> Instance:
     if instance is None:
         raise NotFound("Instance", INSTANCE_NOT_FOUND)
     return instance
+
+
+async def find(core: Core, name: str) -> Instance:
+    """The named instance, or NotFound."""
+    return found(await core.database.read(store.get_instance, lookup_name(name)))
 
 
 async def visible(core: Core, key: ApiKey, name: str) -> Instance:

@@ -9,16 +9,20 @@ from typing import Any
 from sqlalchemy import Connection
 
 from runplane.clock import utcnow
-from runplane.core import validation
+from runplane.core import handoff, validation
 from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
+from runplane.core.instances import found as found_instance
+from runplane.core.instances import lookup_name
 from runplane.core.scripts import find as find_script
+from runplane.core.scripts import found as found_script
 from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import NotFound, TooLarge
+from runplane.store import instances as instance_store
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
-from runplane.store.records import ApiKey, Instance, Page, Run, Script
+from runplane.store.records import ApiKey, ClaimedTask, Instance, Page, Run, Script
 
 SCRIPT_RUN = "script"
 # Called in the transaction that makes a run, with that run.
@@ -56,7 +60,7 @@ async def queue_script_run(
         **(meta or {}),
     }
 
-    def insert(conn: Connection) -> Run:
+    def insert(conn: Connection, reserved: int) -> tuple[Run, list[ClaimedTask]]:
         number = script_store.next_trace_number(conn, script.id)
         run = store.insert_run(
             conn, instance_id=instance.id, kind=SCRIPT_RUN, script_id=script.id, number=number,
@@ -66,20 +70,24 @@ async def queue_script_run(
         )
         if link is not None:
             link(conn, run)
-        return run
+        return run, handoff.claim_new(conn, core.handoff, SCRIPT_RUN, run.id, reserved)
 
-    run = await core.database.write(insert)
-    core.signals.work_queued(SCRIPT_RUN)
-    return run
+    return await handoff.queue_with_handoff(
+        core.handoff, SCRIPT_RUN, 1, lambda reserved: core.database.write(insert, reserved),
+        lambda: core.signals.work_queued(SCRIPT_RUN),
+    )
 
 
 async def run_script(
     core: Core, key: ApiKey, instance_name: str, number: int, payload: Any,
     callback_url: Any = None,
 ) -> tuple[Script, Run]:
-    instance = await find_instance(core, instance_name)
+    found, script = await core.database.read(
+        instance_and_script, lookup_name(instance_name), number
+    )
+    instance = found_instance(found)
     require(key, Role.run, instance)
-    script = await find_script(core, instance, number)
+    script = found_script(script)
     checked = None
     if callback_url is not None:
         checked = await check_callback_url(
@@ -91,6 +99,15 @@ async def run_script(
         callback_url=checked,
     )
     return script, run
+
+
+def instance_and_script(conn: Connection, instance_name: str, number: int
+                        ) -> tuple[Instance | None, Script | None]:
+    """Both in one read (a run request needs both, at once)."""
+    instance = instance_store.get_instance(conn, instance_name)
+    if instance is None:
+        return None, None
+    return instance, script_store.get_script(conn, instance.id, number)
 
 
 async def get_trace(
@@ -117,21 +134,30 @@ async def list_traces(
     )
 
 
-async def wait_for_run(core: Core, run_id: int, timeout: float) -> Run | None:
-    """The run once it has ended, or None if it is still going after `timeout` seconds.
+async def wait_for_run(core: Core, run_id: int, timeout: float, *, fresh: bool = False
+                       ) -> Run | None:
+    """The run (with its output) once it has ended, or None if it is still going after
+    `timeout` seconds.
 
-    A local worker wakes us at once; a worker in another process is noticed by polling,
-    with a delay that starts small and grows to the poll interval.
+    A local worker tells us at once, often with the run as it ended; a worker in another
+    process is noticed by polling, with a delay that starts small and grows to the poll
+    interval. `fresh`: the caller queued the run just now, so it is not worth reading before
+    anything is heard of it.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = FIRST_POLL
     finished = core.signals.watch_run(run_id)
+    look = not fresh
     try:
         while True:
-            run = await core.database.read(store.get_run, run_id, with_output=True)
-            if run is None or run.is_final:
+            ended, run = core.signals.ended(run_id)
+            if run is not None and run.output is not None:
                 return run
+            if look or ended:
+                run = await core.database.read(store.get_run, run_id, with_output=True)
+                if run is None or run.is_final:
+                    return run
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
@@ -139,5 +165,6 @@ async def wait_for_run(core: Core, run_id: int, timeout: float) -> Run | None:
                 await asyncio.wait_for(finished.wait(), min(delay, remaining))
             except TimeoutError:
                 delay = min(delay * 2, core.settings.poll_interval)
+            look = True
     finally:
         core.signals.unwatch_run(run_id, finished)

@@ -73,11 +73,14 @@ async def create(core: Core, key: ApiKey, instance_name: str, given: dict[str, A
     return await core.database.write(insert)
 
 
-async def find(core: Core, instance: Instance, number: int) -> Script:
-    script = await core.database.read(store.get_script, instance.id, number)
+def found(script: Script | None) -> Script:
     if script is None:
         raise NotFound("Script", "Not found.")
     return script
+
+
+async def find(core: Core, instance: Instance, number: int) -> Script:
+    return found(await core.database.read(store.get_script, instance.id, number))
 
 
 async def get(core: Core, key: ApiKey, instance_name: str, number: int) -> Script:

@@ -166,7 +166,8 @@ async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, An
     assert run.runtime is not None
     if not submitted.wait:
         return {"errors": submitted.errors, "runtime": run.runtime}
-    finished = await wait_for_run(core, run.id, core.settings.service_sync_wait_seconds)
+    finished = await wait_for_run(core, run.id, core.settings.service_sync_wait_seconds,
+                                  fresh=True)
     if finished is None:
         return {
             "errors": submitted.errors, "runtime": run.runtime, "status": "Running",

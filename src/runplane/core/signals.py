@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+
+from runplane.store.records import Run
+
+RECENTLY_ENDED = 1024
 
 
 class Signals:
@@ -16,6 +20,8 @@ class Signals:
         # One event per set of run kinds a claim loop takes (a worker lane).
         self._work: dict[tuple[str, ...], asyncio.Event] = {}
         self._run_waiters: defaultdict[int, set[asyncio.Event]] = defaultdict(set)
+        # Runs that ended lately, oldest first: a waiter that comes late still hears of it.
+        self._ended: OrderedDict[int, Run | None] = OrderedDict()
         self._stop = asyncio.Event()
 
     def work_queued(self, kind: str | None = None) -> None:
@@ -39,9 +45,19 @@ class Signals:
             await asyncio.wait_for(self._stop.wait(), timeout)
         self._stop.clear()
 
-    def run_finished(self, run_id: int) -> None:
+    def run_finished(self, run_id: int, run: Run | None = None) -> None:
+        """The run ended (`run`: as it ended, with its output, if the caller has it)."""
+        self._ended[run_id] = run
+        while len(self._ended) > RECENTLY_ENDED:
+            self._ended.popitem(last=False)
         for event in self._run_waiters.pop(run_id, ()):
             event.set()
+
+    def ended(self, run_id: int) -> tuple[bool, Run | None]:
+        """Whether the run ended lately in this process, and as what, if that is known."""
+        if run_id in self._ended:
+            return True, self._ended[run_id]
+        return False, None
 
     def watch_run(self, run_id: int) -> asyncio.Event:
         event = asyncio.Event()

@@ -60,6 +60,15 @@ class Lane:
     # Set by work queued for these kinds and by a task of this lane ending.
     wakeup: asyncio.Event
     active: set[asyncio.Task[None]] = field(default_factory=set)
+    # Slots held for runs being created in this process (core/handoff.py).
+    reserved: int = 0
+    # There may be queued work this lane could not take (its slots were full, or limits held
+    # some back): a slot freed must claim again. Otherwise new work wakes the lane itself.
+    backlog: bool = True
+
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.active) - self.reserved
 
 
 class Worker:
@@ -101,13 +110,20 @@ class Worker:
             asyncio.create_task(self._reap_loop(), name="runplane-reap"),
             asyncio.create_task(self._stop_loop(), name="runplane-stop"),
         ]
+        self.core.handoff = self  # runs made in this process may start here at once
         log.info("worker %s started: %s", self.name,
                  ", ".join(f"{lane.slots} {lane.name} slot(s)" for lane in self.lanes))
 
     async def stop(self) -> None:
         """Stop claiming; let running tasks finish within the grace period, then give back."""
         self._stopping.set()
+        if self.core.handoff is self:
+            self.core.handoff = None
         self.core.signals.work_queued()  # wake the claim loops so they see the stop
+        # Runs being handed to us are started (or their slots freed) when their transaction
+        # ends: wait for that, so that what we give back below is not started afterwards.
+        while any(lane.reserved for lane in self.lanes):
+            await asyncio.sleep(0.01)
         active = self._all_active()
         if active:
             _, pending = await asyncio.wait(active, timeout=self.core.settings.shutdown_grace)
@@ -130,16 +146,20 @@ class Worker:
         wakeup = lane.wakeup
         while not self._stopping.is_set():
             wakeup.clear()  # what happens from here on (new work, a freed slot) wakes us
-            free = lane.slots - len(lane.active)
-            if free > 0:
+            free = lane.free
+            if free <= 0:
+                lane.backlog = True  # perhaps woken by new work: the next free slot looks
+            else:
                 try:
-                    claimed = await self.claim(free, lane.kinds)
+                    claimed = await self.claim_tasks(free, lane.kinds)
                 except StoreUnavailable as error:
                     log.warning("claim failed, retrying: %s", error)
                     await asyncio.sleep(settings.poll_interval)
                     continue
-                self._start(lane, claimed)
-                if len(claimed) == free:
+                self._start(lane, claimed.tasks)
+                full = len(claimed.tasks) == free
+                lane.backlog = full or claimed.held_back
+                if full:
                     continue  # there may be more
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), settings.poll_interval)
@@ -153,18 +173,55 @@ class Worker:
                 lambda done, lane=lane, task_id=task.task_id: self._task_done(lane, task_id, done)
             )
 
+    # Handing new runs to this worker (core/handoff.py) -----------------------------------
+
+    @property
+    def owner(self) -> str:
+        return self.name
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.core.settings.lease_seconds
+
+    @property
+    def instance_limit(self) -> int | None:
+        return self.core.settings.instance_concurrency or None
+
+    def _lane_of(self, kind: str) -> Lane | None:
+        return next((lane for lane in self.lanes if kind in lane.kinds), None)
+
+    def reserve(self, kind: str, wanted: int) -> int:
+        lane = self._lane_of(kind)
+        if lane is None or self._stopping.is_set():
+            return 0
+        held = max(0, min(wanted, lane.free))
+        lane.reserved += held
+        return held
+
+    def settle(self, kind: str, reserved: int, claimed: list[ClaimedTask]) -> None:
+        lane = self._lane_of(kind)
+        assert lane is not None and len(claimed) <= reserved <= lane.reserved
+        lane.reserved -= reserved
+        # Started even while stopping: stop() waits for them (or gives them back).
+        self._start(lane, claimed)
+        if len(claimed) < reserved and lane.backlog:
+            lane.wakeup.set()  # slots held for nothing: the claim loop may use them
+
     def _task_done(self, lane: Lane, task_id: int, running: asyncio.Task[None]) -> None:
         lane.active.discard(running)
         self._running.pop(task_id, None)
-        # A slot is free, and a run or instance held back by its limit may go on now.
-        lane.wakeup.set()
+        if lane.backlog:  # a slot is free, and a task held back by a limit may go on now
+            lane.wakeup.set()
 
     async def claim(self, limit: int, kinds: tuple[str, ...] = EXECUTION_KINDS
                     ) -> list[ClaimedTask]:
+        return (await self.claim_tasks(limit, kinds)).tasks
+
+    async def claim_tasks(self, limit: int, kinds: tuple[str, ...]) -> queue.Claimed:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.core.settings.lease_seconds)
         return await self.core.database.write(
-            queue.claim, owner=self.name, limit=limit, now=now, lease_until=lease_until,
+            queue.claim_tasks, owner=self.name, limit=limit, now=now, lease_until=lease_until,
             kinds=kinds, instance_limit=self.core.settings.instance_concurrency or None,
         )
 
@@ -204,7 +261,8 @@ class Worker:
             log.warning("task %s: lease lost before its result was recorded; dropped",
                         task.task_id)
         elif recorded.finished_run is not None:
-            self.core.signals.run_finished(recorded.finished_run.run_id)
+            finished = recorded.finished_run
+            self.core.signals.run_finished(finished.run_id, finished.run)
 
     # Leases -------------------------------------------------------------------------------
 
@@ -220,7 +278,8 @@ class Worker:
     async def renew(self) -> int:
         lease_until = utcnow() + timedelta(seconds=self.core.settings.lease_seconds)
         return await self.core.database.write(
-            queue.renew_leases, owner=self.name, lease_until=lease_until,
+            queue.renew_leases, owner=self.name, task_ids=list(self._running),
+            lease_until=lease_until,
         )
 
     async def _reap_loop(self) -> None:
@@ -261,5 +320,5 @@ class Worker:
             self.core.signals.work_queued()
         for run in finished:
             log.error("run %s failed: its worker stopped responding too often", run.run_id)
-            self.core.signals.run_finished(run.run_id)
+            self.core.signals.run_finished(run.run_id, run.run)
         return requeued + len(finished)

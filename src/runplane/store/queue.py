@@ -10,6 +10,7 @@ its attempts; then it fails with a clear error.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,10 +28,13 @@ from runplane.store.records import (
     RUNNING,
     SUCCESS,
     ClaimedTask,
+    Run,
     ScriptSpec,
     ServiceSpec,
+    TaskOutput,
     TaskResult,
 )
+from runplane.store.runs import RUN_COLUMNS, run_from_row
 from runplane.store.tables import instances, runs, scripts, services, tasks
 
 LOST_WORKER_ERROR = (
@@ -43,6 +47,9 @@ LOST_WORKER_ERROR = (
 class FinishedRun:
     run_id: int
     status: str
+    # The run as it ended (with its output, for a single-task run): who waited for it need
+    # not read it again.
+    run: Run | None = None
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,9 @@ _RUNNING_COUNTS = select(
 
 
 @functools.cache
-def _candidates(skip_runs: bool, skip_instances: bool) -> Select[Any]:
-    """The oldest queued tasks of some kinds, but for those of blocked runs or instances."""
+def _candidates(skip_runs: bool, skip_instances: bool, one_run: bool) -> Select[Any]:
+    """The oldest queued tasks of some kinds (of one run), but for those of blocked runs or
+    instances."""
     query = (
         select(tasks.c.id, tasks.c.run_id, runs.c.instance_id, runs.c.max_parallel)
         .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
@@ -106,6 +114,8 @@ def _candidates(skip_runs: bool, skip_instances: bool) -> Select[Any]:
         query = query.where(
             runs.c.instance_id.not_in(bindparam("blocked_instances", expanding=True))
         )
+    if one_run:
+        query = query.where(tasks.c.run_id == bindparam("run_id"))
     return query
 
 
@@ -129,7 +139,20 @@ _RUNS_STARTED = (
 _PG_CLAIM_LOCK = select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK))
 
 
-def claim(
+def claim(conn: Connection, **given: Any) -> list[ClaimedTask]:
+    """`claim_tasks`' tasks alone."""
+    return claim_tasks(conn, **given).tasks
+
+
+@dataclass(frozen=True)
+class Claimed:
+    tasks: list[ClaimedTask]
+    # Queued tasks may have been passed over for a run's or an instance's limit: once a
+    # running one ends, claiming again may find them runnable.
+    held_back: bool
+
+
+def claim_tasks(
     conn: Connection,
     *,
     owner: str,
@@ -138,8 +161,10 @@ def claim(
     lease_until: datetime,
     kinds: tuple[str, ...] = ("script", "service"),
     instance_limit: int | None = None,
-) -> list[ClaimedTask]:
-    """Lease up to `limit` of the oldest runnable tasks of `kinds` to `owner`.
+    run_id: int | None = None,
+) -> Claimed:
+    """Lease up to `limit` of the oldest runnable tasks of `kinds` (of run `run_id` only, if
+    given) to `owner`.
 
     A task is runnable when its run has fewer running tasks than its `max_parallel` and its
     instance fewer than `instance_limit`; others stay queued (their run stays pending).
@@ -158,15 +183,18 @@ def claim(
     blocked_runs = [run for run, room in run_room.items() if room <= 0]
     blocked_instances = [instance for instance, room in instance_room.items() if room <= 0]
     candidates = conn.execute(
-        _candidates(bool(blocked_runs), bool(blocked_instances)),
+        _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None),
         {"now": now, "kinds": list(kinds), "window": limit * CANDIDATE_WINDOW,
-         "blocked_runs": blocked_runs, "blocked_instances": blocked_instances},
+         "blocked_runs": blocked_runs, "blocked_instances": blocked_instances,
+         "run_id": run_id},
     ).all()
     chosen: list[int] = []
+    held_back = bool(blocked_runs or blocked_instances)
     for row in candidates:
         room = run_room.get(row.run_id, row.max_parallel)
         space = instance_room.get(row.instance_id, instance_limit) if instance_limit else None
         if (room is not None and room <= 0) or (space is not None and space <= 0):
+            held_back = True
             continue
         chosen.append(row.id)
         if room is not None:
@@ -176,14 +204,15 @@ def claim(
         if len(chosen) == limit:
             break
     if not chosen:
-        return []
+        return Claimed([], held_back)
     claimed = conn.execute(_LEASE_CHOSEN, {
         "chosen": chosen, "owner": owner, "lease_until": lease_until, "now": now,
     }).all()
     run_ids = sorted({row.run_id for row in claimed})
     conn.execute(_RUNS_STARTED, {"run_ids": run_ids, "now": now})
     specs = {row.run_id: row for row in conn.execute(_SPECS, {"run_ids": run_ids})}
-    return [_claimed(row, specs[row.run_id]) for row in sorted(claimed, key=lambda r: r.id)]
+    return Claimed([_claimed(row, specs[row.run_id])
+                    for row in sorted(claimed, key=lambda r: r.id)], held_back)
 
 
 def _specs_query() -> Select[Any]:
@@ -233,14 +262,24 @@ def _claimed(task: Any, spec: Any) -> ClaimedTask:
     )
 
 
-def renew_leases(conn: Connection, *, owner: str, lease_until: datetime) -> int:
-    """Extend every lease `owner` holds; answers how many tasks it still holds."""
-    result = conn.execute(
-        update(tasks)
-        .where(tasks.c.lease_owner == owner, tasks.c.status == RUNNING)
-        .values(lease_expires_at=lease_until)
-    )
+def renew_leases(conn: Connection, *, owner: str, task_ids: Sequence[int],
+                 lease_until: datetime) -> int:
+    """Extend the leases `owner` holds on `task_ids` (the tasks it is running: a lease it
+    holds on anything else, it has lost track of, and that one must expire); answers how
+    many it still holds."""
+    if not task_ids:
+        return 0
+    result = conn.execute(_RENEW, {"owner": owner, "task_ids": list(task_ids),
+                                   "lease_until": lease_until})
     return int(result.rowcount or 0)
+
+
+_RENEW = (
+    update(tasks)
+    .where(tasks.c.lease_owner == bindparam("owner"), tasks.c.status == RUNNING,
+           tasks.c.id.in_(bindparam("task_ids", expanding=True)))
+    .values(lease_expires_at=bindparam("lease_until"))
+)
 
 
 _CURRENT = (
@@ -272,7 +311,7 @@ _RUN_ENDED = (
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
     .values(bound_values(runs, "status", "finished_at", "duration_ms", "error"))
-    .returning(runs.c.callback_url)
+    .returning(*RUN_COLUMNS)
 )
 
 
@@ -365,23 +404,33 @@ def _count_done(
         began = counts.started_at or at
         duration_ms, error = max(0, int((at - began).total_seconds() * 1000)), None
     return _end_run(
-        conn, run_id, status=status, finished_at=at, duration_ms=duration_ms, error=error
+        conn, run_id, status=status, finished_at=at, duration_ms=duration_ms, error=error,
+        output=task_output(last) if single and last is not None else None,
     )
 
 
 def _end_run(
     conn: Connection, run_id: int, *, status: str, finished_at: datetime,
-    duration_ms: int, error: str | None,
+    duration_ms: int, error: str | None, output: TaskOutput | None = None,
 ) -> FinishedRun:
     """The one place a run becomes final (anything that must happen with it belongs here)."""
-    callback_url = conn.execute(_RUN_ENDED, {"run_id": run_id, **values_of(
+    run = run_from_row(conn.execute(_RUN_ENDED, {"run_id": run_id, **values_of(
         status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
-    )}).scalar_one_or_none()
-    if callback_url:
+    )}).one(), output=output)
+    if run.callback_url:
         # A run's callback is written with its end, so a crash cannot part the two.
         outbox.insert_run_callback(conn, run_id, finished_at)
     notify.run_ended(conn, run_id)
-    return FinishedRun(run_id=run_id, status=status)
+    return FinishedRun(run_id=run_id, status=status, run=run)
+
+
+def task_output(result: TaskResult) -> TaskOutput:
+    """What a trace shows of its task, as recorded from `result`."""
+    return TaskOutput(
+        status=result.status, exit_code=result.exit_code, stdout=result.stdout,
+        stderr=result.stderr, output_truncated=result.output_truncated,
+        duration_ms=result.duration_ms, error=result.error,
+    )
 
 
 def request_stop(conn: Connection, run_id: int, *, now: datetime) -> StopOutcome:

@@ -15,7 +15,7 @@ from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.records import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store.tables import runs, tasks
 
-_RUN_COLUMNS = tuple(runs.c[name] for name in (
+RUN_COLUMNS = tuple(runs.c[name] for name in (
     "id", "instance_id", "kind", "script_id", "number", "status", "trigger", "payload", "meta",
     "tasks_total", "tasks_done", "tasks_failed", "created_at", "started_at", "finished_at",
     "duration_ms", "error", "runtime", "service_id", "max_parallel", "stop_requested",
@@ -32,8 +32,13 @@ _OUTPUT_COLUMNS = (
 )
 
 
+def run_from_row(row: Row[Any], *, output: TaskOutput | None = None) -> Run:
+    """A Run from a row holding RUN_COLUMNS."""
+    mapping = row._mapping
+    return Run(**{column.name: mapping[column.name] for column in RUN_COLUMNS}, output=output)
+
+
 def _run(row: Row[Any], with_output: bool = False) -> Run:
-    values = {column.name: row._mapping[column.name] for column in _RUN_COLUMNS}
     output = None
     if with_output and row.task_status is not None:
         output = TaskOutput(
@@ -45,15 +50,15 @@ def _run(row: Row[Any], with_output: bool = False) -> Run:
             duration_ms=row.task_duration_ms,
             error=row.task_error,
         )
-    return Run(**values, output=output)
+    return run_from_row(row, output=output)
 
 
 def _runs_query(with_output: bool) -> Select[Any]:
     if not with_output:
-        return select(*_RUN_COLUMNS)
+        return select(*RUN_COLUMNS)
     # A trace shows its first task's output (a script run has exactly one task).
     first_task = and_(tasks.c.run_id == runs.c.id, tasks.c.position == 0)
-    return select(*_RUN_COLUMNS, *_OUTPUT_COLUMNS).select_from(runs.outerjoin(tasks, first_task))
+    return select(*RUN_COLUMNS, *_OUTPUT_COLUMNS).select_from(runs.outerjoin(tasks, first_task))
 
 
 # What `extra` may set; unset, they are NULL.
@@ -62,7 +67,7 @@ _INSERT_RUN = insert(runs).values({
     **bound_values(runs, "instance_id", "kind", "script_id", "number", "status", "trigger",
                    "payload", "meta", "tasks_total", "created_at", "max_parallel", *_NO_EXTRA),
     "tasks_done": 0, "tasks_failed": 0,
-}).returning(*_RUN_COLUMNS)
+}).returning(*RUN_COLUMNS)
 _INSERT_TASKS = insert(tasks)
 _RUN_BY_ID = {
     with_output: _runs_query(with_output).where(runs.c.id == bindparam("run_id"))

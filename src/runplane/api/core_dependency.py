@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from runplane.core.context import Core
 
 
-def get_core(request: Request) -> Core:
+async def get_core(request: Request) -> Core:
+    # async: FastAPI would run a plain function in its thread pool, a thread hop per request
     return request.app.state.core  # type: ignore[no-any-return]
 
 

@@ -20,10 +20,11 @@ from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
 from runplane.core.instances import found as found_instance
 from runplane.core.instances import lookup_name
+from runplane.core.keys import NO_CREDENTIALS, key_of
 from runplane.core.runs import queue_script_run, wait_for_run
 from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
-from runplane.errors import Invalid, NotFound
+from runplane.errors import Invalid, NotFound, Unauthenticated
 from runplane.store import instances as instance_store
 from runplane.store import scripts as store
 from runplane.store.records import ApiKey, Instance, Page, Run, Script, ScriptEndpoint
@@ -158,34 +159,50 @@ class EndpointRun:
     finished: Run | None
 
 
-def _with_script(conn: Connection, instance_name: str, find: EndpointLookup
-                 ) -> tuple[Instance | None, ScriptEndpoint | None, Script | None]:
-    """The instance, its endpoint and the endpoint's script, in one read."""
-    instance = instance_store.get_instance(conn, instance_name)
-    endpoint = find(conn, instance.id) if instance is not None else None
-    if instance is None or endpoint is None:
-        return instance, endpoint, None
-    return instance, endpoint, store.get_script(conn, instance.id, endpoint.script_number)
-
-
 EndpointLookup = Callable[[Connection, int], ScriptEndpoint | None]
 
 
-async def _look_up(core: Core, key: ApiKey | None, instance_name: str, name: str,
+@dataclass(frozen=True)
+class _Found:
+    key: ApiKey | None
+    instance: Instance | None
+    endpoint: ScriptEndpoint | None
+    script: Script | None
+
+
+def _find_all(conn: Connection, secret: str, credential: str | None, public: bool,
+              instance_name: str, find: EndpointLookup) -> _Found:
+    """The caller's key (unless public), the instance, its endpoint and the endpoint's
+    script, in one read."""
+    key = None if public else key_of(conn, secret, credential)
+    instance = instance_store.get_instance(conn, lookup_name(instance_name))
+    endpoint = find(conn, instance.id) if instance is not None else None
+    script = None
+    if instance is not None and endpoint is not None:
+        script = store.get_script(conn, instance.id, endpoint.script_number)
+    return _Found(key, instance, endpoint, script)
+
+
+async def _look_up(core: Core, credential: str | None, public: bool, instance_name: str,
                    find: EndpointLookup) -> tuple[Instance, ScriptEndpoint, Script]:
-    """What running an endpoint needs; NotFound and Forbidden as the separate lookups had
-    them, in the same order (instance, permission, endpoint, script)."""
-    lowered = lookup_name(instance_name)
-    valid_name = bool(NAME_PATTERN.match(name.lower()))
-    instance, endpoint, script = await core.database.read(
-        _with_script, lowered, find if valid_name else lambda conn, instance_id: None
+    """What running an endpoint needs, with the errors of separate lookups in their order:
+    key, instance, permission, endpoint, script."""
+    if not public and not credential:
+        raise Unauthenticated(NO_CREDENTIALS)
+    found = await core.database.read(
+        _find_all, core.key_secret, credential, public, instance_name, find
     )
-    instance = found_instance(instance)
-    if key is not None:
-        require(key, Role.run, instance)
-    if endpoint is None:
+    instance = found_instance(found.instance)
+    if found.key is not None:
+        require(found.key, Role.run, instance)
+    if found.endpoint is None:
         raise NotFound("Script Endpoint", "Not found.")
-    return instance, endpoint, found_script(script)
+    return instance, found.endpoint, found_script(found.script)
+
+
+def _nothing(conn: Connection, instance_id: int) -> None:
+    """The lookup of a name no endpoint can have."""
+    return None
 
 
 async def _run(
@@ -207,14 +224,17 @@ async def _run(
 
 
 async def run(
-    core: Core, key: ApiKey, instance_name: str, name: str, args: Any,
+    core: Core, credential: str | None, instance_name: str, name: str, args: Any,
     request_meta: dict[str, Any],
 ) -> EndpointRun:
+    """Run the endpoint for the holder of the API key `credential` (checked here, in the
+    same read as the lookups: one round trip)."""
     lowered = name.lower()
-    instance, endpoint, script = await _look_up(
-        core, key, instance_name, name,
-        lambda conn, instance_id: store.get_endpoint(conn, instance_id, lowered),
-    )
+    find: EndpointLookup = _nothing
+    if NAME_PATTERN.match(lowered):
+        def find(conn: Connection, instance_id: int) -> ScriptEndpoint | None:
+            return store.get_endpoint(conn, instance_id, lowered)
+    instance, endpoint, script = await _look_up(core, credential, False, instance_name, find)
     return await _run(core, instance, endpoint, script, args, request_meta)
 
 
@@ -223,10 +243,9 @@ async def run_public(
     request_meta: dict[str, Any],
 ) -> EndpointRun:
     lowered = name.lower()
-    plausible = link.isascii() and link.isalnum()
-    instance, endpoint, script = await _look_up(
-        core, None, instance_name, name,
-        lambda conn, instance_id: store.get_public_endpoint(conn, instance_id, link, lowered)
-        if plausible else None,
-    )
+    find: EndpointLookup = _nothing
+    if link.isascii() and link.isalnum() and NAME_PATTERN.match(lowered):
+        def find(conn: Connection, instance_id: int) -> ScriptEndpoint | None:
+            return store.get_public_endpoint(conn, instance_id, link, lowered)
+    instance, endpoint, script = await _look_up(core, None, True, instance_name, find)
     return await _run(core, instance, endpoint, script, args, request_meta)

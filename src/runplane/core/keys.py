@@ -16,6 +16,7 @@ from runplane.store.records import ApiKey
 
 DEFAULT_INSTANCE = "default"
 NO_SUCH_KEY = "No such API Key."
+NO_CREDENTIALS = "Authentication credentials were not provided."
 FIRST_START_FACT = "first_start_at"
 
 
@@ -41,13 +42,20 @@ async def create_key(
     return key
 
 
-async def authenticate(core: Core, key: str | None) -> ApiKey:
-    if not key:
-        raise Unauthenticated("Authentication credentials were not provided.")
-    found = await core.database.read(store.find_key, hash_key(core.key_secret, key))
+def key_of(conn: Connection, secret: str, presented: str | None) -> ApiKey:
+    """Inside a unit of work: the key presented, or Unauthenticated."""
+    if not presented:
+        raise Unauthenticated(NO_CREDENTIALS)
+    found = store.find_key(conn, hash_key(secret, presented))
     if found is None:
         raise Unauthenticated(NO_SUCH_KEY)
     return found
+
+
+async def authenticate(core: Core, key: str | None) -> ApiKey:
+    if not key:
+        raise Unauthenticated(NO_CREDENTIALS)
+    return await core.database.read(key_of, core.key_secret, key)
 
 
 @dataclass(frozen=True)

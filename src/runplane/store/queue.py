@@ -292,13 +292,15 @@ _RUNNING_TASK = _CURRENT
 _LEASED_TASK = _CURRENT.where(tasks.c.lease_owner == bindparam("owner"))
 _TASK_ENDED = (
     update(tasks)
-    .where(tasks.c.id == bindparam("task_id"))
+    .where(tasks.c.id == bindparam("task_id"), tasks.c.status == RUNNING)
     .values({
         **bound_values(tasks, "status", "exit_code", "stdout", "stderr", "output_truncated",
                        "started_at", "finished_at", "duration_ms", "error", "result"),
         "lease_owner": None, "lease_expires_at": None,
     })
+    .returning(tasks.c.run_id, tasks.c.target)
 )
+_LEASED_TASK_ENDED = _TASK_ENDED.where(tasks.c.lease_owner == bindparam("owner"))
 _TASKS_COUNTED = (
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
@@ -325,34 +327,40 @@ def finish_task(
     When `owner` no longer holds the lease (the task was reaped and may be running
     elsewhere) the result is dropped, since another attempt owns the task.
     """
-    current = conn.execute(
-        _RUNNING_TASK if owner is None else _LEASED_TASK, {"task_id": task_id, "owner": owner}
-    ).first()
-    if current is None:
+    parameters = {"task_id": task_id, "owner": owner}
+    if result.status not in (SUCCESS, ABORTED):  # it may have a retry left
+        current = conn.execute(
+            _RUNNING_TASK if owner is None else _LEASED_TASK, parameters
+        ).first()
+        if current is None:
+            return Recorded(accepted=False)
+        if current.retries_left > 0 and not current.stop_requested:
+            _log(conn, current.run_id, current.target, task_id, result)
+            _retry(conn, task_id, current, result)
+            return Recorded(accepted=True)
+    # The lease is checked by the update itself: no row, not ours (any more).
+    ended = conn.execute(_TASK_ENDED if owner is None else _LEASED_TASK_ENDED, {
+        **parameters, **values_of(
+            status=result.status, exit_code=result.exit_code, stdout=result.stdout,
+            stderr=result.stderr, output_truncated=result.output_truncated,
+            started_at=result.started_at, finished_at=result.finished_at,
+            duration_ms=result.duration_ms, error=result.error, result=result.value,
+        ),
+    }).first()
+    if ended is None:
         return Recorded(accepted=False)
-    run_logs.append(
-        conn, current.run_id, result.logs, task_id=task_id, source=current.target or "",
-        now=result.finished_at,
-    )
-    retry = (
-        result.status not in (SUCCESS, ABORTED)
-        and current.retries_left > 0
-        and not current.stop_requested
-    )
-    if retry:
-        _retry(conn, task_id, current, result)
-        return Recorded(accepted=True)
-    conn.execute(_TASK_ENDED, {"task_id": task_id, **values_of(
-        status=result.status, exit_code=result.exit_code, stdout=result.stdout,
-        stderr=result.stderr, output_truncated=result.output_truncated,
-        started_at=result.started_at, finished_at=result.finished_at,
-        duration_ms=result.duration_ms, error=result.error, result=result.value,
-    )})
+    _log(conn, ended.run_id, ended.target, task_id, result)
     failed = 1 if result.status != SUCCESS else 0
     finished = _count_done(
-        conn, current.run_id, done=1, failed=failed, at=result.finished_at, last=result
+        conn, ended.run_id, done=1, failed=failed, at=result.finished_at, last=result
     )
     return Recorded(accepted=True, finished_run=finished)
+
+
+def _log(conn: Connection, run_id: int, target: str | None, task_id: int,
+         result: TaskResult) -> None:
+    run_logs.append(conn, run_id, result.logs, task_id=task_id, source=target or "",
+                    now=result.finished_at)
 
 
 def _retry(conn: Connection, task_id: int, current: Any, result: TaskResult) -> None:

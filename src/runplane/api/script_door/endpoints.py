@@ -12,7 +12,7 @@ from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
 from runplane.api.script_door.requests import Caller, CoreDep, key_from, read_body
-from runplane.core import endpoints, keys
+from runplane.core import endpoints
 from runplane.core.endpoints import EndpointRun
 from runplane.store.records import Page, ScriptEndpoint
 
@@ -117,9 +117,9 @@ async def run_endpoint(instance: str, name: str, request: Request, core: CoreDep
     limit = core.settings.payload_max_bytes
     given = key_from(request)
     body = await read_body(request, limit)
-    key = await keys.authenticate(core, given or key_from(request, body))
     outcome = await endpoints.run(
-        core, key, instance, name, endpoint_args(request, body), request_meta(request)
+        core, given or key_from(request, body), instance, name, endpoint_args(request, body),
+        request_meta(request),
     )
     return finished_answer(instance.lower(), outcome)
 

@@ -48,16 +48,20 @@ class Handoff(Protocol):
 
 
 def claim_new(conn: Connection, handoff: Handoff | None, kind: str, run_id: int,
-              reserved: int) -> list[ClaimedTask]:
+              reserved: int, max_parallel: int | None = None) -> list[ClaimedTask]:
     """In the run's own transaction: lease up to `reserved` of its tasks to the worker."""
     if handoff is None or not reserved:
         return []
     now = utcnow()
-    return queue.claim(
-        conn, owner=handoff.owner, limit=reserved, now=now,
-        lease_until=now + timedelta(seconds=handoff.lease_seconds), kinds=(kind,),
-        instance_limit=handoff.instance_limit, run_id=run_id,
-    )
+    lease_until = now + timedelta(seconds=handoff.lease_seconds)
+    if handoff.instance_limit is not None:  # other runs of the instance count: look
+        return queue.claim(
+            conn, owner=handoff.owner, limit=reserved, now=now, lease_until=lease_until,
+            kinds=(kind,), instance_limit=handoff.instance_limit, run_id=run_id,
+        )
+    count = reserved if max_parallel is None else min(reserved, max_parallel)
+    return queue.claim_new_run(conn, run_id=run_id, owner=handoff.owner, count=count,
+                               now=now, lease_until=lease_until)
 
 
 async def queue_with_handoff(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from runplane.clock import utcnow
+from runplane.core import handoff
 from runplane.core import services as service_core
 from runplane.core.context import Core
 from runplane.core.runs import wait_for_run
@@ -30,6 +31,7 @@ from runplane.store.records import (
     ABORTED,
     FINAL_STATUSES,
     SUCCESS,
+    ClaimedTask,
     Device,
     Instance,
     LogLine,
@@ -131,11 +133,13 @@ async def _queue_run(
         meta["targets"] = [device.name for device in devices]
     now = utcnow()
 
-    def insert(conn: Connection, runtime: str) -> Run | None:
-        """The run, or None when `runtime` is taken already."""
+    def insert(conn: Connection, runtime: str, reserved: int
+               ) -> tuple[Run, list[ClaimedTask]] | None:
+        """The run and its tasks handed to this process's worker, or None when `runtime` is
+        taken already."""
         if run_store.get_run_by_runtime(conn, runtime) is not None:
             return None
-        return run_store.insert_run(
+        run = run_store.insert_run(
             conn, instance_id=instance.id, kind=SERVICE_RUN, script_id=None,
             number=None, trigger="rest", payload=payload, meta=meta, targets=targets,
             max_attempts=core.settings.max_attempts, now=now,
@@ -144,17 +148,24 @@ async def _queue_run(
             retries=service.number_of_retries,
             retry_delay=service.time_between_retries,
         )
+        return run, handoff.claim_new(
+            conn, core.handoff, SERVICE_RUN, run.id, reserved, service.max_processes
+        )
 
-    for bump in range(RUNTIME_TRIES):
-        try:
-            run = await core.database.write(insert, new_runtime(now, bump))
-        except IntegrityError:
-            continue  # another process took this runtime in the same microsecond
-        if run is None:
-            continue
-        core.signals.work_queued(SERVICE_RUN)
-        return run
-    raise RuntimeError("could not find a free runtime for the run")
+    async def write(reserved: int) -> tuple[Run, list[ClaimedTask]]:
+        for bump in range(RUNTIME_TRIES):
+            try:
+                made = await core.database.write(insert, new_runtime(now, bump), reserved)
+            except IntegrityError:
+                continue  # another process took this runtime in the same microsecond
+            if made is not None:
+                return made
+        raise RuntimeError("could not find a free runtime for the run")
+
+    return await handoff.queue_with_handoff(
+        core.handoff, SERVICE_RUN, len(targets), write,
+        lambda: core.signals.work_queued(SERVICE_RUN),
+    )
 
 
 async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, Any]:

@@ -131,6 +131,18 @@ _LEASE_CHOSEN = (
     .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
                tasks.c.target_data)
 )
+_LEASE_FIRST = (
+    update(tasks)
+    .where(tasks.c.run_id == bindparam("new_run"), tasks.c.status == QUEUED,
+           tasks.c.position < bindparam("count"))
+    .values(
+        status=RUNNING, lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("lease_until"), attempts=tasks.c.attempts + 1,
+        started_at=bindparam("now"),
+    )
+    .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
+               tasks.c.target_data)
+)
 _RUNS_STARTED = (
     update(runs)
     .where(runs.c.id.in_(bindparam("run_ids", expanding=True)), runs.c.status == PENDING)
@@ -213,6 +225,25 @@ def claim_tasks(
     specs = {row.run_id: row for row in conn.execute(_SPECS, {"run_ids": run_ids})}
     return Claimed([_claimed(row, specs[row.run_id])
                     for row in sorted(claimed, key=lambda r: r.id)], held_back)
+
+
+def claim_new_run(conn: Connection, *, run_id: int, owner: str, count: int, now: datetime,
+                  lease_until: datetime) -> list[ClaimedTask]:
+    """Lease the first `count` tasks of a run made in this very transaction to `owner`.
+
+    Nothing of a new run is running yet, so its own limit is `count` (the caller keeps it
+    within max_parallel) and no candidates need to be looked for. An instance limit does
+    need the running counts: use `claim` with `run_id` then.
+    """
+    claimed = conn.execute(_LEASE_FIRST, {
+        "new_run": run_id, "count": count, "owner": owner, "lease_until": lease_until,
+        "now": now,
+    }).all()
+    if not claimed:
+        return []
+    conn.execute(_RUNS_STARTED, {"run_ids": [run_id], "now": now})
+    [spec] = conn.execute(_SPECS, {"run_ids": [run_id]}).all()
+    return [_claimed(row, spec) for row in sorted(claimed, key=lambda r: r.id)]
 
 
 def _specs_query() -> Select[Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runplane.core import inventory, runs, scripts, service_runs, services
 from runplane.core import instances as instance_core
+from runplane.core import inventory, runs, scripts, service_runs, services
 from runplane.core.context import Core
 from runplane.engine.worker import Worker
 from runplane.store import queue

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
 
     # Services (the service door).
     max_targets: int = Field(default=50_000, ge=1, description="targets of one service run")
+    service_batch_size: int = Field(
+        default=32, ge=1, le=1000,
+        description="targets of one python snippet service run that one process may take in "
+                    "turn when there are more waiting than free slots (1: a process each)",
+    )
     service_sync_wait_seconds: float = Field(
         default=120.0, gt=0,
         description="a synchronous run_service answers 'still running' with its runtime past this",

@@ -30,8 +30,8 @@ from runplane.engine.runner import start_worker
 from runplane.engine.worker import Worker
 from runplane.errors import StoreUnavailable
 from runplane.store import batches as batch_store
+from runplane.store import claims, queue
 from runplane.store import outbox as outbox_store
-from runplane.store import queue
 from runplane.store import runs as run_store
 from runplane.store.records import SUCCESS, ApiKey, ClaimedTask
 
@@ -202,7 +202,7 @@ async def test_a_failing_store_answers_information_not_saved(
         await submit(core, ready, [device_job("lost")])
     assert failed.value.code == NOT_SAVED and failed.value.status == 503
     # Nothing of it was kept: the driver run was in the same, rolled back, transaction.
-    assert await core.database.write(queue.claim, owner="x", limit=5, now=utcnow(),
+    assert await core.database.write(claims.claim, owner="x", limit=5, now=utcnow(),
                                      lease_until=utcnow(), kinds=("batch",)) == []
 
 
@@ -294,7 +294,7 @@ async def test_expired_batches_are_pruned_and_then_not_found(
 async def claim_driver(core: Core, owner: str) -> ClaimedTask:
     now = utcnow()
     claimed = await core.database.write(
-        queue.claim, owner=owner, limit=1, now=now, lease_until=now.replace(year=now.year + 1),
+        claims.claim, owner=owner, limit=1, now=now, lease_until=now.replace(year=now.year + 1),
         kinds=("batch",),
     )
     assert len(claimed) == 1

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from runplane.clock import utcnow
 from runplane.core import instances as instance_core
 from runplane.core import inventory, runs, scripts, service_runs, services
 from runplane.core.context import Core
+from runplane.core.services import PYTHON_SNIPPET
 from runplane.engine.worker import Worker
-from runplane.store import queue
+from runplane.store import claims, queue
+from runplane.store.claims import NO_GROUPING, Grouping
 from runplane.store.records import PROCESSING, QUEUED, RUNNING, ApiKey, ClaimedTask
 
 pytestmark = pytest.mark.anyio
@@ -25,10 +29,13 @@ class HeldWorker:
     owner = "held-worker"
     lease_seconds = 30.0
 
-    def __init__(self, slots: int, instance_limit: int | None = None) -> None:
+    def __init__(self, slots: int, instance_limit: int | None = None,
+                 grouping: Grouping = NO_GROUPING) -> None:
         self.free = slots
         self.instance_limit = instance_limit
+        self.grouping = grouping
         self.started: list[ClaimedTask] = []
+        self.groups: list[list[str | None]] = []
         self.settled: list[tuple[int, int]] = []
 
     def reserve(self, kind: str, wanted: int) -> int:
@@ -36,10 +43,11 @@ class HeldWorker:
         self.free -= held
         return held
 
-    def settle(self, kind: str, reserved: int, claimed: list[ClaimedTask]) -> None:
-        self.free += reserved - len(claimed)
-        self.started += claimed
-        self.settled.append((reserved, len(claimed)))
+    def settle(self, kind: str, reserved: int, groups: list[list[ClaimedTask]]) -> None:
+        self.free += reserved - len(groups)
+        self.started += [task for group in groups for task in group]
+        self.groups += [[task.target for task in group] for group in groups]
+        self.settled.append((reserved, len(groups)))
 
 
 async def script_number(core: Core, admin: ApiKey) -> int:
@@ -102,6 +110,38 @@ async def test_a_service_run_hands_over_at_most_its_max_processes(
     states = await task_states(core, run.id)
     assert states[:2] == [(RUNNING, "held-worker")] * 2
     assert states[2:] == [(QUEUED, None)] * 4
+
+
+async def test_a_snippet_run_hands_groups_of_targets_to_its_slots(
+    core: Core, admin: ApiKey
+) -> None:
+    """More targets than free slots: each slot gets a share of them, to run in turn in one
+    process; the rest stay queued for later claims."""
+    instance = await instance_core.create(core, admin, {"name": "fan"})
+    await inventory.save_devices(core, instance, [{"name": f"d{i}"} for i in range(9)])
+    await services.save(core, instance, {
+        "name": "fan", "type": "python_snippet_service",
+        "source_code": "results['success'] = True",
+    })
+    held = HeldWorker(slots=2, grouping=Grouping(size=3, service_types=(PYTHON_SNIPPET,)))
+    core.handoff = held
+    answer = await service_runs.run_service(
+        core, instance, {"name": "fan", "devices": [f"d{i}" for i in range(9)], "async": True}
+    )
+    run = await service_runs.find_run(core, instance, answer["runtime"])
+    assert held.settled == [(2, 2)]
+    assert held.groups == [["d0", "d1", "d2"], ["d3", "d4", "d5"]]
+    states = await task_states(core, run.id)
+    assert states[:6] == [(RUNNING, "held-worker")] * 6
+    assert states[6:] == [(QUEUED, None)] * 3
+    # A later claim shares what is left out over its slots too.
+    now = utcnow()
+    later = await core.database.write(
+        claims.claim_tasks, owner="other", limit=2, now=now,
+        lease_until=now + timedelta(seconds=30),
+        grouping=Grouping(size=3, service_types=(PYTHON_SNIPPET,)),
+    )
+    assert [[task.target for task in group] for group in later.groups] == [["d6", "d7"], ["d8"]]
 
 
 async def test_an_instance_limit_is_counted_across_runs(core: Core, admin: ApiKey) -> None:

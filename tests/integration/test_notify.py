@@ -10,7 +10,7 @@ from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core, open_core, start_listening
 from runplane.settings import Settings
-from runplane.store import queue
+from runplane.store import claims, queue
 from runplane.store.records import SUCCESS, ApiKey, TaskResult
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +38,7 @@ async def test_a_second_process_hears_new_work_and_ended_runs(
         ended = other.signals.watch_run(run.id)
         now = utcnow()
         [task] = await core.database.write(
-            queue.claim, owner="w", limit=1, now=now, lease_until=now
+            claims.claim, owner="w", limit=1, now=now, lease_until=now
         )
         await core.database.write(queue.finish_task, task_id=task.task_id, owner="w",
                                   result=TaskResult(

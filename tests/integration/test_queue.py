@@ -10,8 +10,8 @@ import pytest
 from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
+from runplane.store import claims, queue
 from runplane.store import instances as instance_store
-from runplane.store import queue
 from runplane.store import runs as run_store
 from runplane.store.database import Database
 from runplane.store.records import FAILURE, PROCESSING, SUCCESS, ApiKey, TaskResult
@@ -42,7 +42,7 @@ async def queue_runs(core: Core, admin: ApiKey, count: int) -> list[int]:
 async def claim(core: Core, owner: str, limit: int, lease: float = 30.0) -> list[int]:
     now = utcnow()
     claimed = await core.database.write(
-        queue.claim, owner=owner, limit=limit, now=now, lease_until=now + timedelta(seconds=lease),
+        claims.claim, owner=owner, limit=limit, now=now, lease_until=now + timedelta(seconds=lease),
     )
     return [task.task_id for task in claimed]
 
@@ -53,7 +53,7 @@ async def test_claim_takes_oldest_first_and_marks_the_run_processing(
     run_ids = await queue_runs(core, admin, 3)
     now = utcnow()
     claimed = await core.database.write(
-        queue.claim, owner="w1", limit=2, now=now, lease_until=now + timedelta(seconds=30),
+        claims.claim, owner="w1", limit=2, now=now, lease_until=now + timedelta(seconds=30),
     )
     assert [task.run_id for task in claimed] == run_ids[:2]
     assert claimed[0].payload == {"i": 0} and claimed[0].attempt == 1
@@ -130,7 +130,7 @@ async def test_release_gives_tasks_back_without_spending_an_attempt(
     assert await core.database.write(queue.release, owner="w1", now=utcnow()) == 2
     now = utcnow()
     again = await core.database.write(
-        queue.claim, owner="w2", limit=5, now=now, lease_until=now + timedelta(seconds=30),
+        claims.claim, owner="w2", limit=5, now=now, lease_until=now + timedelta(seconds=30),
     )
     assert len(again) == 2 and all(task.attempt == 1 for task in again)
 
@@ -147,7 +147,7 @@ async def test_concurrent_claimers_never_take_the_same_task(
         while True:
             now = utcnow()
             batch = await database.write(
-                queue.claim, owner=owner, limit=3, now=now,
+                claims.claim, owner=owner, limit=3, now=now,
                 lease_until=now + timedelta(seconds=30),
             )
             if not batch:
@@ -172,10 +172,10 @@ async def test_instance_limit_keeps_extra_runs_pending(core: Core, admin: ApiKey
     now = utcnow()
     lease = now + timedelta(seconds=30)
     first = await core.database.write(
-        queue.claim, owner="w1", limit=5, now=now, lease_until=lease, instance_limit=2,
+        claims.claim, owner="w1", limit=5, now=now, lease_until=lease, instance_limit=2,
     )
     second = await core.database.write(
-        queue.claim, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2,
+        claims.claim, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2,
     )
     assert [task.run_id for task in first] == run_ids[:2]
     assert second == []
@@ -185,7 +185,7 @@ async def test_instance_limit_keeps_extra_runs_pending(core: Core, admin: ApiKey
         queue.finish_task, task_id=first[0].task_id, owner="w1", result=ok_result()
     )
     third = await core.database.write(
-        queue.claim, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
+        claims.claim, owner="w2", limit=5, now=now, lease_until=lease, instance_limit=2
     )
     assert [task.run_id for task in third] == [run_ids[2]]
 
@@ -204,7 +204,7 @@ async def test_run_max_parallel_is_respected_across_claims(core: Core, admin: Ap
     taken: list[int] = []
     for owner in ("w1", "w2", "w3"):
         claimed = await core.database.write(
-            queue.claim, owner=owner, limit=10, now=now, lease_until=lease
+            claims.claim, owner=owner, limit=10, now=now, lease_until=lease
         )
         taken += [task.task_id for task in claimed]
     assert len(taken) == 3

@@ -21,7 +21,7 @@ from runplane.core.runs import wait_for_run
 from runplane.engine import worker as worker_module
 from runplane.engine.runner import start_worker
 from runplane.errors import NotFound
-from runplane.store import queue
+from runplane.store import claims, queue
 from runplane.store import runs as run_store
 from runplane.store.records import ABORTED, SUCCESS, Instance
 from runplane.store.tables import runs
@@ -133,7 +133,7 @@ async def test_claiming_does_not_sort_every_queued_task(core: Core, instance: In
     event.listen(engine, "before_cursor_execute", capture)
     try:
         claimed = await core.database.write(
-            queue.claim, owner="probe", limit=4, now=utcnow(),
+            claims.claim, owner="probe", limit=4, now=utcnow(),
             lease_until=utcnow() + timedelta(seconds=30),
         )
     finally:
@@ -186,7 +186,7 @@ async def test_a_stop_landing_while_a_result_is_recorded_still_ends_the_run(
 
 
 class StopDuringClaim:
-    """A connection for queue.claim that stops the run (in another transaction, committed)
+    """A connection for claims.claim that stops the run (in another transaction, committed)
     right after the claim has read its candidates, before it marks them running."""
 
     def __init__(self, conn: Any, stop: Any) -> None:
@@ -230,7 +230,7 @@ async def test_a_target_aborted_by_a_stop_is_never_claimed(
     def claim_with_probe(conn: Any) -> list[Any]:
         nonlocal probe
         probe = StopDuringClaim(conn, stop)
-        return queue.claim(probe, owner="probe", limit=4, now=utcnow(),
+        return claims.claim(probe, owner="probe", limit=4, now=utcnow(),
                            lease_until=utcnow() + timedelta(seconds=30))
 
     probe: StopDuringClaim | None = None

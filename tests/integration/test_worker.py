@@ -10,7 +10,7 @@ from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
 from runplane.engine.runner import start_worker
-from runplane.store import queue
+from runplane.store import claims
 from runplane.store import runs as run_store
 from runplane.store.records import PENDING, SUCCESS, TIMEOUT, ApiKey
 
@@ -77,7 +77,7 @@ async def test_stopping_a_worker_gives_its_running_task_back(
     await worker.stop()
     claimed_again = await core.database.read(run_store.get_run, run.id)
     tasks = await core.database.write(
-        queue.claim, owner="next", limit=1, now=utcnow(), lease_until=utcnow(),
+        claims.claim, owner="next", limit=1, now=utcnow(), lease_until=utcnow(),
     )
     assert claimed_again is not None and not claimed_again.is_final
     assert len(tasks) == 1 and tasks[0].run_id == run.id and tasks[0].attempt == 1

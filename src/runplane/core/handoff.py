@@ -22,7 +22,8 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection
 
 from runplane.clock import utcnow
-from runplane.store import queue
+from runplane.store import claims
+from runplane.store.claims import Grouping
 from runplane.store.records import ClaimedTask
 
 T = TypeVar("T")
@@ -40,49 +41,61 @@ class Handoff(Protocol):
     @property
     def instance_limit(self) -> int | None: ...
 
+    @property
+    def grouping(self) -> Grouping: ...
+
     def reserve(self, kind: str, wanted: int) -> int:
         """Hold up to `wanted` free slots for runs of `kind`; answers how many."""
 
-    def settle(self, kind: str, reserved: int, claimed: list[ClaimedTask]) -> None:
-        """Start `claimed` in the reserved slots and free the others."""
+    def settle(self, kind: str, reserved: int, groups: list[list[ClaimedTask]]) -> None:
+        """Start `groups` (one slot each) in the reserved slots and free the others."""
 
 
 def claim_new(conn: Connection, handoff: Handoff | None, kind: str, run_id: int,
-              reserved: int, max_parallel: int | None = None) -> list[ClaimedTask]:
-    """In the run's own transaction: lease up to `reserved` of its tasks to the worker."""
+              reserved: int, *, tasks_total: int = 1, max_parallel: int | None = None,
+              service_type: str | None = None) -> list[list[ClaimedTask]]:
+    """In the run's own transaction: lease its first tasks to the worker, as at most
+    `reserved` slots' worth (a group of targets to a slot, where they may share one)."""
     if handoff is None or not reserved:
         return []
     now = utcnow()
     lease_until = now + timedelta(seconds=handoff.lease_seconds)
+    grouping = handoff.grouping
     if handoff.instance_limit is not None:  # other runs of the instance count: look
-        return queue.claim(
+        return claims.claim_tasks(
             conn, owner=handoff.owner, limit=reserved, now=now, lease_until=lease_until,
             kinds=(kind,), instance_limit=handoff.instance_limit, run_id=run_id,
-        )
-    count = reserved if max_parallel is None else min(reserved, max_parallel)
-    return queue.claim_new_run(conn, run_id=run_id, owner=handoff.owner, count=count,
-                               now=now, lease_until=lease_until)
+            grouping=grouping,
+        ).groups
+    grouped = grouping.size > 1 and service_type in grouping.service_types
+    count = min(tasks_total, reserved * grouping.size if grouped else reserved)
+    if max_parallel is not None:
+        count = min(count, max_parallel)
+    return claims.claim_new_run(conn, run_id=run_id, owner=handoff.owner, count=count,
+                                slots=reserved, now=now, lease_until=lease_until,
+                                grouped=grouped)
 
 
 async def queue_with_handoff(
     handoff: Handoff | None,
     kind: str,
-    wanted: int,
-    write: Callable[[int], Awaitable[tuple[T, list[ClaimedTask]]]],
+    tasks_total: int,
+    write: Callable[[int], Awaitable[tuple[T, list[list[ClaimedTask]]]]],
     on_queued: Callable[[], None],
 ) -> T:
-    """Run `write(reserved)` (the transaction that queues a run and claims `reserved` of
-    its tasks); the reservation is settled when it ends, even if our caller is cancelled
-    meanwhile (the transaction commits regardless). `on_queued` is called when tasks were
-    left for the claim loops."""
-    reserved = handoff.reserve(kind, wanted) if handoff is not None else 0
+    """Run `write(reserved)` (the transaction that queues a run of `tasks_total` tasks and
+    claims some for `reserved` slots); the reservation is settled when it ends, even if our
+    caller is cancelled meanwhile (the transaction commits regardless). `on_queued` is
+    called when tasks were left for the claim loops."""
+    reserved = handoff.reserve(kind, tasks_total) if handoff is not None else 0
     writing = asyncio.ensure_future(write(reserved))
 
-    def settle(done: asyncio.Future[tuple[T, list[ClaimedTask]]]) -> None:
-        claimed = [] if done.cancelled() or done.exception() else done.result()[1]
+    def settle(done: asyncio.Future[tuple[T, list[list[ClaimedTask]]]]) -> None:
+        groups = [] if done.cancelled() or done.exception() else done.result()[1]
         if handoff is not None and reserved:
-            handoff.settle(kind, reserved, claimed)
-        if not done.cancelled() and done.exception() is None and len(claimed) < wanted:
+            handoff.settle(kind, reserved, groups)
+        handed = sum(len(group) for group in groups)
+        if not done.cancelled() and done.exception() is None and handed < tasks_total:
             on_queued()
 
     writing.add_done_callback(settle)

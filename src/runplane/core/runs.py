@@ -60,7 +60,7 @@ async def queue_script_run(
         **(meta or {}),
     }
 
-    def insert(conn: Connection, reserved: int) -> tuple[Run, list[ClaimedTask]]:
+    def insert(conn: Connection, reserved: int) -> tuple[Run, list[list[ClaimedTask]]]:
         number = script_store.next_trace_number(conn, script.id)
         run = store.insert_run(
             conn, instance_id=instance.id, kind=SCRIPT_RUN, script_id=script.id, number=number,

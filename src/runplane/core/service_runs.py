@@ -134,7 +134,7 @@ async def _queue_run(
     now = utcnow()
 
     def insert(conn: Connection, runtime: str, reserved: int
-               ) -> tuple[Run, list[ClaimedTask]] | None:
+               ) -> tuple[Run, list[list[ClaimedTask]]] | None:
         """The run and its tasks handed to this process's worker, or None when `runtime` is
         taken already."""
         if run_store.get_run_by_runtime(conn, runtime) is not None:
@@ -149,10 +149,12 @@ async def _queue_run(
             retry_delay=service.time_between_retries,
         )
         return run, handoff.claim_new(
-            conn, core.handoff, SERVICE_RUN, run.id, reserved, service.max_processes
+            conn, core.handoff, SERVICE_RUN, run.id, reserved, tasks_total=len(targets),
+            max_parallel=service.max_processes,
+            service_type=service.type if per_device else None,
         )
 
-    async def write(reserved: int) -> tuple[Run, list[ClaimedTask]]:
+    async def write(reserved: int) -> tuple[Run, list[list[ClaimedTask]]]:
         for bump in range(RUNTIME_TRIES):
             try:
                 made = await core.database.write(insert, new_runtime(now, bump), reserved)

@@ -9,7 +9,9 @@ from typing import Any, Literal, Protocol
 Outcome = Literal["success", "failure", "timeout"]
 # "script": Syncano-style, the output is what it prints.
 # "snippet": eNMS-style python snippet over one target; it reports through `results`.
-Mode = Literal["script", "snippet"]
+# "snippet_batch": the same snippet over several targets in turn, in one process, each with
+# its own namespace, results, output and timeout (`limits.timeout_seconds` is per target).
+Mode = Literal["script", "snippet", "snippet_batch"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,12 @@ class ExecutionRequest:
     limits: Limits
     mode: Mode = "script"
     # Snippet mode: {"device": {...attributes...} | None, "payload": {...}}.
+    # Batch mode: {"payload": {...}, "targets": [{"device": {...}, "meta": {...}}, ...]}.
     context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.context.get("targets") or ()) if self.mode == "snippet_batch" else 1
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,17 @@ class ExecutionResult:
     details: dict[str, Any] = field(default_factory=dict)
     # Snippet mode: {"results": {...}, "logs": [...], "variables": {...}} as the child left it;
     # None when the child wrote nothing (killed, crashed, timed out, or script mode).
+    # Batch mode: a BatchOutcome.
     value: Any = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a snippet batch's process left: an outcome per target it finished (in order),
+    and how many it began (one more than finished: that one was running when it died)."""
+
+    finished: list[dict[str, Any]]
+    begun: int
 
 
 class Executor(Protocol):

@@ -81,7 +81,7 @@ def judge(
         return "success", 0, None, {}
     if code < 0:
         name = _signal_name(-code)
-        return "failure", None, _signal_error(name, limits), {"signal": name}
+        return "failure", None, _signal_error(name, request), {"signal": name}
     if request.runtime == "python3" and MEMORY_ERROR_LINE in end.stderr:
         return "failure", code, f"Script exceeded its memory limit ({_mb(limits)} MB).", {}
     return "failure", code, None, {}
@@ -112,9 +112,10 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _signal_error(name: str, limits: Limits) -> str:
+def _signal_error(name: str, request: ExecutionRequest) -> str:
+    limits = request.limits
     if name == "SIGXCPU":
-        return f"Script exceeded its CPU time limit ({cpu_seconds(limits)} s)."
+        return f"Script exceeded its CPU time limit ({cpu_seconds(limits, request.batch_size)} s)."
     if name == "SIGXFSZ":
         return f"Script exceeded its file size limit ({limits.file_size_bytes} bytes)."
     return f"Script was killed by signal {name}."

@@ -24,12 +24,15 @@ from __future__ import annotations
 import atexit
 import builtins
 import contextlib
+import io
 import json
 import linecache
 import mmap
 import os
 import resource
+import signal
 import sys
+import time
 import traceback
 import types
 from typing import Any
@@ -54,6 +57,8 @@ def run(request: dict[str, Any]) -> int:
     limits = request.get("limits") or {}
     _detach_stdin()  # before the RLIMIT_NOFILE cap, which may leave no spare descriptor
     _apply_limits(limits)
+    if request.get("mode") == "snippet_batch":
+        return _run_batch(request, int(limits.get("memory_bytes") or 0))
     snippet = _Snippet(request) if request.get("mode") == "snippet" else None
     try:
         return _compile_and_execute(request, snippet, int(limits.get("memory_bytes") or 0))
@@ -159,6 +164,8 @@ def _execute(code: types.CodeType, namespace: dict[str, Any], memory_bytes: int)
         _print_exception(exc)
         _write_stderr(f"{MEMORY_ERROR_LINE} ({_megabytes(memory_bytes)})\n")
         return 1
+    except _TargetTimeout:  # a batch target's time is up: the batch reports it
+        raise
     except BaseException as exc:  # KeyboardInterrupt too: any escape is a failed run
         _print_exception(exc)
         return 1
@@ -246,13 +253,13 @@ class _Snippet:
         if not self.result_path:
             return
         try:
-            data = self._encode()
+            data = self.encode()
             with open(self.result_path, "w", encoding="utf-8") as file:
                 file.write(data)
         except BaseException as exc:  # a full disk or a closed-off directory: say so
             _write_stderr(f"runplane: could not write the snippet's results: {exc!r}\n")
 
-    def _encode(self) -> str:
+    def encode(self) -> str:
         # The snippet may have rebound `results`; repr() stands in for what JSON cannot hold.
         results = self.namespace.get("results")
         document = {
@@ -277,6 +284,116 @@ class _Snippet:
         dropped = self.logs_dropped + len(self.logs)  # even the logs alone are too large
         return json.dumps({"results": results, "logs": [], "logs_dropped": dropped,
                            "variables": {}})
+
+
+# --- snippet batches: one snippet over several targets, in turn ----------------------------
+
+
+class _TargetTimeout(BaseException):
+    """Raised in a snippet by SIGALRM when its target's time is up."""
+
+
+class _CappedText(io.TextIOBase):
+    """A target's sys.stdout or sys.stderr: keeps the first `cap` characters."""
+
+    def __init__(self, cap: int) -> None:
+        self._parts: list[str] = []
+        self._room = cap
+        self.cut = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        kept = text[: max(0, self._room)]
+        self._parts.append(kept)
+        self._room -= len(kept)
+        self.cut = self.cut or len(kept) < len(text)
+        return len(text)
+
+    def value(self) -> str:
+        return "".join(self._parts)
+
+
+def _run_batch(request: dict[str, Any], memory_bytes: int) -> int:
+    """Run the snippet once per target, each in a fresh namespace with its own `results`,
+    output and timeout. Each target's outcome is a line of JSON appended to result_path as
+    soon as it ends, after a {"begin": index} line written as it starts: if the process dies,
+    what has a line is done, the target begun without one was running, the rest never
+    started."""
+    context = request.get("context") or {}
+    targets = context.get("targets") or []
+    timeout = float(request.get("target_timeout") or 0)
+    cap = int(request.get("output_bytes") or 1 << 20)
+    signal.signal(signal.SIGALRM, _alarm)
+    try:
+        code: types.CodeType | str = compile(
+            request["source"], SCRIPT_FILENAME, "exec", dont_inherit=True
+        )
+    except (SyntaxError, ValueError) as exc:  # the same failure for every target
+        code = "".join(traceback.format_exception_only(type(exc), exc))
+    _remember_source(request["source"])
+    with open(request["result_path"], "a", encoding="utf-8") as lines:
+        for index, target in enumerate(targets):
+            lines.write(json.dumps({"begin": index}) + "\n")
+            lines.flush()
+            outcome = _run_target(code, request, target, context.get("payload"), timeout,
+                                  cap, memory_bytes)
+            lines.write(json.dumps({"index": index, **outcome}, default=repr) + "\n")
+            lines.flush()
+    return 0
+
+
+def _run_target(code: types.CodeType | str, request: dict[str, Any], target: dict[str, Any],
+                payload: Any, timeout: float, cap: int, memory_bytes: int) -> dict[str, Any]:
+    started = time.monotonic()
+    snippet = _Snippet({"context": {"device": target.get("device"), "payload": payload}})
+    out, err = _CappedText(cap), _CappedText(cap)
+    if isinstance(code, str):
+        err.write(code)
+        return _target_outcome(snippet, "failure", 1, out, err, started, "syntax error")
+    namespace = _install_main_module({**request, "meta": {**(request.get("meta") or {}),
+                                                          **(target.get("meta") or {})}})
+    snippet.install(namespace)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    _TIMER.expired = False
+    try:
+        if timeout > 0:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        status = _execute(code, namespace, memory_bytes)
+    except _TargetTimeout:  # raised outside the snippet's own frames
+        status = 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.stdout, sys.stderr = saved
+    if _TIMER.expired:
+        return _target_outcome(snippet, "timeout", None, out, err, started,
+                               f"Timed out after {timeout:g} s")
+    return _target_outcome(snippet, "success" if status == 0 else "failure", status, out,
+                           err, started, None)
+
+
+class _Timer:
+    expired = False
+
+
+_TIMER = _Timer()
+
+
+def _alarm(_signum: int, _frame: Any) -> None:
+    _TIMER.expired = True
+    raise _TargetTimeout
+
+
+def _target_outcome(snippet: _Snippet, status: str, exit_code: int | None, out: _CappedText,
+                    err: _CappedText, started: float, error: str | None) -> dict[str, Any]:
+    document = json.loads(snippet.encode())
+    return {
+        "status": status, "exit_code": exit_code, "stdout": out.value(),
+        "stderr": err.value(), "truncated": out.cut or err.cut, "error": error,
+        "duration_ms": int((time.monotonic() - started) * 1000), **document,
+    }
 
 
 # --- exit and error reporting ---------------------------------------------------------------

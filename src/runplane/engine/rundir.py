@@ -17,9 +17,10 @@ import pwd
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
-from runplane.engine.execution import ExecutionRequest, Limits
+from runplane.engine.execution import BatchOutcome, ExecutionRequest, Limits
 from runplane.engine.python_child import RESULT_MAX_BYTES
 
 RESULT_FILENAME = ".runplane-result.json"
@@ -28,6 +29,8 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 CPU_SECONDS_MARGIN = 5
 # The child caps what it writes; anything larger was not written by it.
 _RESULT_READ_MAX = RESULT_MAX_BYTES + 64 * 1024
+_BEGIN_LINE_MAX = 64  # {"begin": N} and the newline
+_READ_CHUNK = 1 << 16
 
 
 def run_as(uid: int | None, gid: int | None) -> tuple[int, int] | None:
@@ -147,9 +150,10 @@ def base_env(workdir: str) -> dict[str, str]:
     }
 
 
-def cpu_seconds(limits: Limits) -> int:
-    # A backstop only: the wall-clock timeout is what normally ends a busy script.
-    return math.ceil(limits.timeout_seconds) + CPU_SECONDS_MARGIN
+def cpu_seconds(limits: Limits, runs: int = 1) -> int:
+    # A backstop only: the wall-clock timeout is what normally ends a busy script. A batch
+    # runs its targets in turn, each with the whole timeout.
+    return math.ceil(limits.timeout_seconds * max(1, runs)) + CPU_SECONDS_MARGIN
 
 
 def python_document(request: ExecutionRequest, workdir: str) -> dict[str, Any]:
@@ -164,20 +168,74 @@ def python_document(request: ExecutionRequest, workdir: str) -> dict[str, Any]:
             "memory_bytes": limits.memory_bytes,
             "file_size_bytes": limits.file_size_bytes,
             "open_files": limits.open_files,
-            "cpu_seconds": cpu_seconds(limits),
+            "cpu_seconds": cpu_seconds(limits, request.batch_size),
         },
         "mode": request.mode,
     }
-    if request.mode == "snippet":
+    if request.mode in ("snippet", "snippet_batch"):
         document["context"] = request.context
         document["result_path"] = os.path.join(workdir, RESULT_FILENAME)
+    if request.mode == "snippet_batch":
+        document["target_timeout"] = limits.timeout_seconds
+        document["output_bytes"] = limits.output_bytes
     return document
 
 
+def result_progress(request: ExecutionRequest, workdir: str) -> Callable[[], int] | None:
+    """For a batch: a measure that grows each time a target begins or ends (the size of the
+    results file), so its watchdog can give each target its own timeout."""
+    if request.mode != "snippet_batch":
+        return None
+    path = os.path.join(workdir, RESULT_FILENAME)
+
+    def size() -> int:
+        try:
+            return os.stat(path, follow_symlinks=False).st_size
+        except OSError:
+            return 0
+
+    return size
+
+
 def read_value(request: ExecutionRequest, workdir: str) -> Any:
-    """The snippet's results document, or None: script mode, nothing written, or not JSON."""
+    """The snippet's results document (a BatchOutcome for a batch), or None: script mode,
+    nothing written, or not JSON."""
+    if request.mode == "snippet_batch":
+        return _read_batch(workdir, request.batch_size)
     if request.mode != "snippet":
         return None
+    data = _read_result(workdir, _RESULT_READ_MAX)
+    if data is None:
+        return None
+    try:
+        # NaN and Infinity are kept as text: a JSON column would refuse them.
+        return json.loads(data, parse_constant=str)
+    except ValueError:  # also UnicodeDecodeError
+        return None
+
+
+def _read_batch(workdir: str, count: int) -> BatchOutcome:
+    # Each target's line is capped by the child as a snippet's result is.
+    data = _read_result(workdir, count * (_RESULT_READ_MAX + 2 * _BEGIN_LINE_MAX)) or b""
+    finished: list[dict[str, Any]] = []
+    begun = 0
+    for line in data.splitlines():
+        try:
+            entry = json.loads(line, parse_constant=str)
+        except ValueError:
+            break  # a line cut short by the process's end, or not the child's
+        if not isinstance(entry, dict):
+            break
+        if entry.get("begin") == begun and begun < count:
+            begun += 1
+        elif entry.get("index") == len(finished) == begun - 1:
+            finished.append(entry)
+        else:
+            break
+    return BatchOutcome(finished=finished, begun=begun)
+
+
+def _read_result(workdir: str, most: int) -> bytes | None:
     path = os.path.join(workdir, RESULT_FILENAME)
     # The script owns the directory: no following a symlink it planted (to a secret, or to
     # /dev/zero), no blocking on a FIFO, and never more than the child could have written.
@@ -189,15 +247,14 @@ def read_value(request: ExecutionRequest, workdir: str) -> Any:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        data = os.read(fd, _RESULT_READ_MAX + 1)
+        chunks, size = [], 0
+        while size <= most and (chunk := os.read(fd, min(_READ_CHUNK, most + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
     except OSError:
         return None
     finally:
         os.close(fd)
-    if len(data) > _RESULT_READ_MAX:
+    if size > most:
         return None
-    try:
-        # NaN and Infinity are kept as text: a JSON column would refuse them.
-        return json.loads(data, parse_constant=str)
-    except ValueError:  # also UnicodeDecodeError
-        return None
+    return b"".join(chunks)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from runplane.core.services import PYTHON_SNIPPET, SCRIPT_SERVICE, SHELL_COMMAND
-from runplane.engine.execution import ExecutionRequest
+from runplane.engine.execution import ExecutionRequest, ExecutionResult
 from runplane.engine.performers import WorkerContext
 from runplane.engine.script_performer import (
     CONTROL_KEYS,
@@ -21,12 +22,12 @@ from runplane.store.records import FAILURE, SUCCESS, ClaimedTask, ServiceSpec, T
 RESULT_NOT_SET = "Result not set by user code on service instance"
 
 
-def _timeout(service: ServiceSpec, settings: Settings) -> float:
+def timeout_of(service: ServiceSpec, settings: Settings) -> float:
     wanted = service.timeout if service.timeout else settings.script_timeout
     return min(wanted, settings.script_timeout_max)
 
 
-def _meta(task: ClaimedTask, service: ServiceSpec) -> dict[str, Any]:
+def meta_of(task: ClaimedTask, service: ServiceSpec) -> dict[str, Any]:
     return {
         **task.meta, "executed_by": "service", "service": service.name,
         "instance": task.instance_name, "target": task.target, "attempt": task.attempt,
@@ -40,11 +41,11 @@ def build_request(task: ClaimedTask, settings: Settings) -> ExecutionRequest | s
         return "runplane: the service of this run no longer exists."
     config = {key: value for key, value in task.instance_config.items() if key not in CONTROL_KEYS}
     device = task.target_data
-    meta = _meta(task, service)
+    meta = meta_of(task, service)
     if service.type == PYTHON_SNIPPET:
         return ExecutionRequest(
             runtime="python3", source=service.source_code, args=task.payload, config=config,
-            meta=meta, limits=limits(settings, _timeout(service, settings)), mode="snippet",
+            meta=meta, limits=limits(settings, timeout_of(service, settings)), mode="snippet",
             context={"device": device, "payload": task.payload},
         )
     if service.type == SHELL_COMMAND:
@@ -52,14 +53,14 @@ def build_request(task: ClaimedTask, settings: Settings) -> ExecutionRequest | s
         return ExecutionRequest(
             runtime="shell", source=service.command,
             args={"device": device, "payload": task.payload}, config=config, meta=meta,
-            limits=limits(settings, _timeout(service, settings)),
+            limits=limits(settings, timeout_of(service, settings)),
         )
     if service.type == SCRIPT_SERVICE:
         script = task.script
         if script is None:
             return "runplane: the script of this service no longer exists."
         merged = {**config, **script.config}
-        timeout = _timeout(service, settings) if service.timeout else script_timeout(
+        timeout = timeout_of(service, settings) if service.timeout else script_timeout(
             script.config, settings.script_timeout, settings.script_timeout_max
         )
         return ExecutionRequest(
@@ -99,7 +100,13 @@ async def perform_service_target(context: WorkerContext, task: ClaimedTask) -> T
     executed = await context.executor.execute(request)
     if request.mode != "snippet":
         return task_result(executed)
-    value = executed.value if isinstance(executed.value, dict) else {}
+    return snippet_result(executed, executed.value)
+
+
+def snippet_result(executed: ExecutionResult, value: Any) -> TaskResult:
+    """A snippet's task result: it succeeded if it ran through and set a truthy `results`
+    (without `results["success"]` false); its logs and results are kept."""
+    value = value if isinstance(value, dict) else {}
     results = value.get("results") if isinstance(value.get("results"), dict) else {}
     status, error = executed.outcome, executed.error
     if status == SUCCESS and not results:
@@ -107,4 +114,4 @@ async def perform_service_target(context: WorkerContext, task: ClaimedTask) -> T
     elif status == SUCCESS and not results.get("success", True):
         status = FAILURE
     outcome = task_result(executed, value={"results": results}, status=status)
-    return TaskResult(**{**outcome.__dict__, "error": error, "logs": _log_lines(value)})
+    return replace(outcome, error=error, logs=_log_lines(value))

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -33,9 +34,11 @@ from runplane.engine.rundir import (
     make_workdir,
     python_document,
     read_value,
+    result_progress,
     run_as,
 )
 from runplane.engine.sandbox import Bwrap, as_user, detect
+from runplane.engine.watchdog import wait_for_exit
 from runplane.settings import Settings
 
 PYTHON_CHILD = str(Path(__file__).with_name("python_child.py"))
@@ -139,7 +142,7 @@ class SubprocessExecutor:
             except (OSError, TypeError, ValueError) as exc:  # also: args json.dumps rejects
                 return not_started(f"Could not prepare the script: {exc}", started_at, started)
             try:
-                end = await self._run(launch, request.limits)
+                end = await self._run(launch, request.limits, result_progress(request, workdir))
             except OSError as exc:
                 return not_started(f"Could not start the script: {exc}", started_at, started)
             end = replace(end, value=read_value(request, workdir))
@@ -165,7 +168,8 @@ class SubprocessExecutor:
             cwd=workdir,
         )
 
-    async def _run(self, launch: _Launch, limits: Limits) -> ProcessEnd:
+    async def _run(self, launch: _Launch, limits: Limits,
+                   progress: Callable[[], int] | None = None) -> ProcessEnd:
         loop = asyncio.get_running_loop()
         output = CappedOutput(limits.output_bytes)
         transport, protocol = await loop.subprocess_exec(
@@ -181,7 +185,7 @@ class SubprocessExecutor:
         self._running.add(transport)
         try:
             _feed_stdin(transport, launch.stdin)
-            done, _ = await asyncio.wait({protocol.exited}, timeout=limits.timeout_seconds)
+            done = await wait_for_exit(protocol.exited, limits.timeout_seconds, progress)
             # Whether it exited or timed out, nothing it started may outlive the run.
             kill_group(transport.get_pid())
             await wait_quietly(protocol.exited, REAP_GRACE_SECONDS)

@@ -28,8 +28,9 @@ from runplane.engine.performers import (
     performer_for,
 )
 from runplane.engine.script_performer import internal_failure
+from runplane.engine.service_batch import BATCHED_SERVICE_TYPES, perform_service_targets
 from runplane.errors import StoreUnavailable
-from runplane.store import queue
+from runplane.store import claims, queue
 from runplane.store.records import ABORTED, ClaimedTask, TaskResult
 
 log = logging.getLogger("runplane.worker")
@@ -156,21 +157,25 @@ class Worker:
                     log.warning("claim failed, retrying: %s", error)
                     await asyncio.sleep(settings.poll_interval)
                     continue
-                self._start(lane, claimed.tasks)
-                full = len(claimed.tasks) == free
+                self._start(lane, claimed.groups)
+                full = len(claimed.groups) == free
                 lane.backlog = full or claimed.held_back
                 if full:
                     continue  # there may be more
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), settings.poll_interval)
 
-    def _start(self, lane: Lane, claimed: list[ClaimedTask]) -> None:
-        for task in claimed:
-            running = asyncio.create_task(self.perform(task), name=f"task-{task.task_id}")
+    def _start(self, lane: Lane, groups: list[list[ClaimedTask]]) -> None:
+        """One slot each: a task alone, or a group of one service run's targets."""
+        for group in groups:
+            ids = [task.task_id for task in group]
+            work = self.perform(group[0]) if len(group) == 1 else self.perform_group(group)
+            running = asyncio.create_task(work, name=f"task-{ids[0]}")
             lane.active.add(running)
-            self._running[task.task_id] = running
+            for task_id in ids:
+                self._running[task_id] = running
             running.add_done_callback(
-                lambda done, lane=lane, task_id=task.task_id: self._task_done(lane, task_id, done)
+                lambda done, lane=lane, ids=ids: self._task_done(lane, ids, done)
             )
 
     # Handing new runs to this worker (core/handoff.py) -----------------------------------
@@ -198,18 +203,24 @@ class Worker:
         lane.reserved += held
         return held
 
-    def settle(self, kind: str, reserved: int, claimed: list[ClaimedTask]) -> None:
+    @property
+    def grouping(self) -> claims.Grouping:
+        return claims.Grouping(size=self.core.settings.service_batch_size,
+                               service_types=BATCHED_SERVICE_TYPES)
+
+    def settle(self, kind: str, reserved: int, groups: list[list[ClaimedTask]]) -> None:
         lane = self._lane_of(kind)
-        assert lane is not None and len(claimed) <= reserved <= lane.reserved
+        assert lane is not None and len(groups) <= reserved <= lane.reserved
         lane.reserved -= reserved
         # Started even while stopping: stop() waits for them (or gives them back).
-        self._start(lane, claimed)
-        if len(claimed) < reserved and lane.backlog:
+        self._start(lane, groups)
+        if len(groups) < reserved and lane.backlog:
             lane.wakeup.set()  # slots held for nothing: the claim loop may use them
 
-    def _task_done(self, lane: Lane, task_id: int, running: asyncio.Task[None]) -> None:
+    def _task_done(self, lane: Lane, ids: list[int], running: asyncio.Task[None]) -> None:
         lane.active.discard(running)
-        self._running.pop(task_id, None)
+        for task_id in ids:
+            self._running.pop(task_id, None)
         if lane.backlog:  # a slot is free, and a task held back by a limit may go on now
             lane.wakeup.set()
 
@@ -217,12 +228,13 @@ class Worker:
                     ) -> list[ClaimedTask]:
         return (await self.claim_tasks(limit, kinds)).tasks
 
-    async def claim_tasks(self, limit: int, kinds: tuple[str, ...]) -> queue.Claimed:
+    async def claim_tasks(self, limit: int, kinds: tuple[str, ...]) -> claims.Claimed:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.core.settings.lease_seconds)
         return await self.core.database.write(
-            queue.claim_tasks, owner=self.name, limit=limit, now=now, lease_until=lease_until,
+            claims.claim_tasks, owner=self.name, limit=limit, now=now, lease_until=lease_until,
             kinds=kinds, instance_limit=self.core.settings.instance_concurrency or None,
+            grouping=self.grouping,
         )
 
     async def perform(self, task: ClaimedTask) -> None:
@@ -241,28 +253,54 @@ class Worker:
             self._executing.discard(task.task_id)
         await self.record(task, result)
 
+    async def perform_group(self, group: list[ClaimedTask]) -> None:
+        """Targets of one service run in one process, in turn (engine/service_batch.py)."""
+        ids = [task.task_id for task in group]
+        self._executing.update(ids)
+        try:
+            results = await perform_service_targets(self.context, group)
+        except asyncio.CancelledError:
+            if not self._aborting.intersection(ids):
+                raise  # shutting down: the leases are released, the tasks run again
+            self._aborting.difference_update(ids)
+            results = [aborted_result() for _ in group]
+        except Exception as error:  # a bug of ours must not lose the tasks silently
+            log.exception("performing tasks %s failed", ids)
+            message = f"runplane: internal error while executing: {error!r}"
+            results = [internal_failure(message) for _ in group]
+        finally:
+            self._executing.difference_update(ids)
+        await self._record_all(list(zip(ids, results, strict=True)))
+
     async def record(self, task: ClaimedTask, result: TaskResult) -> None:
-        """Write the result; a briefly unavailable store is retried rather than losing it."""
+        await self._record_all([(task.task_id, result)])
+
+    async def _record_all(self, outcomes: list[tuple[int, TaskResult | None]]) -> None:
+        """Write the results (None: give the task back, never begun) in one transaction; a
+        briefly unavailable store is retried rather than losing them."""
         delay = 0.05
         for attempt in range(RECORD_RETRIES):
             try:
                 recorded = await self.core.database.write(
-                    queue.finish_task, task_id=task.task_id, owner=self.name, result=result,
+                    queue.finish_tasks, owner=self.name, now=utcnow(), outcomes=outcomes,
                 )
                 break
             except StoreUnavailable as error:
                 if attempt == RECORD_RETRIES - 1:
-                    log.error("could not record task %s; its lease will expire: %s",
-                              task.task_id, error)
+                    log.error("could not record tasks %s; their leases will expire: %s",
+                              [task_id for task_id, _ in outcomes], error)
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        if not recorded.accepted:
-            log.warning("task %s: lease lost before its result was recorded; dropped",
-                        task.task_id)
-        elif recorded.finished_run is not None:
-            finished = recorded.finished_run
-            self.core.signals.run_finished(finished.run_id, finished.run)
+        for (task_id, _), outcome in zip(
+            [item for item in outcomes if item[1] is not None], recorded, strict=True
+        ):
+            if not outcome.accepted:
+                log.warning("task %s: lease lost before its result was recorded; dropped",
+                            task_id)
+            elif outcome.finished_run is not None:
+                finished = outcome.finished_run
+                self.core.signals.run_finished(finished.run_id, finished.run)
 
     # Leases -------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from runplane.clock import utcnow
@@ -39,6 +40,7 @@ from runplane.engine.rundir import (
     make_workdir,
     python_document,
     read_value,
+    result_progress,
 )
 from runplane.engine.subprocess_executor import (
     PIPE_GRACE_SECONDS,
@@ -47,6 +49,7 @@ from runplane.engine.subprocess_executor import (
     kill_group,
     wait_quietly,
 )
+from runplane.engine.watchdog import wait_for_exit
 from runplane.engine.zygote_client import (
     ForkRefused,
     Order,
@@ -136,7 +139,8 @@ class ZygoteExecutor:
             except ZygoteUnavailable as exc:
                 return not_started(f"Could not start the fork server: {exc}", started_at,
                                    started)
-            end = await self._run(zygote, order, request.limits)
+            end = await self._run(zygote, order, request.limits,
+                                  result_progress(request, workdir))
             end = replace(end, value=read_value(request, workdir))
             return execution_result(request, end, started_at, started)
         finally:
@@ -151,7 +155,8 @@ class ZygoteExecutor:
             "request": python_document(request, workdir),
         }).encode()
 
-    async def _run(self, zygote: Zygote, message: bytes, limits: Limits) -> ProcessEnd:
+    async def _run(self, zygote: Zygote, message: bytes, limits: Limits,
+                   progress: Callable[[], int] | None = None) -> ProcessEnd:
         output = CappedOutput(limits.output_bytes)
         try:
             pid, stdout_fd, stderr_fd, order = await self._fork(zygote, message, limits)
@@ -169,7 +174,7 @@ class ZygoteExecutor:
         try:
             drain = await PipeDrain.open(stdout_fd, stderr_fd, output)
             try:
-                return await self._watch(order, pid, drain, limits)
+                return await self._watch(order, pid, drain, limits, progress)
             finally:
                 drain.close()  # a process that escaped the group may still hold the pipes
         except BaseException:  # cancelled (e.g. shutdown): leave nothing running, re-raise
@@ -204,10 +209,9 @@ class ZygoteExecutor:
             return pid, stdout_fd, stderr_fd, order
         raise AssertionError("unreachable")
 
-    async def _watch(self, order: Order, pid: int, drain: PipeDrain, limits: Limits
-                     ) -> ProcessEnd:
-        done, _ = await asyncio.wait({order.exited}, timeout=limits.timeout_seconds)
-        timed_out = not done
+    async def _watch(self, order: Order, pid: int, drain: PipeDrain, limits: Limits,
+                     progress: Callable[[], int] | None) -> ProcessEnd:
+        timed_out = not await wait_for_exit(order.exited, limits.timeout_seconds, progress)
         if timed_out:
             _kill_run(order, pid)
         await wait_quietly(order.exited, REAP_GRACE_SECONDS)

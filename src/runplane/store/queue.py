@@ -1,41 +1,34 @@
-"""The queue: tasks are rows; workers claim them with a lease, renew it, and record results.
+"""The queue: tasks are rows; workers claim them with a lease (claims.py), renew it, and
+record results here.
 
-A claim is one UPDATE .. RETURNING over the oldest queued tasks. On PostgreSQL the candidate
-rows are locked with FOR UPDATE SKIP LOCKED, so concurrent claimers never block on or take the
-same row; on SQLite the write transaction is BEGIN IMMEDIATE, which serialises claimers.
 A task whose lease expired (its worker died) goes back to the queue until it has used up
-its attempts; then it fails with a clear error.
+its attempts; then it fails with a clear error. On PostgreSQL the reaper locks the expired
+rows with FOR UPDATE SKIP LOCKED, so two reapers never take the same row.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, bindparam, case, func, select, update
+from sqlalchemy import Connection, Select, bindparam, case, select, update
 
 from runplane.store import notify, outbox, run_logs
 from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.records import (
     ABORTED,
     FAILURE,
-    PENDING,
-    PROCESSING,
     QUEUED,
     RUNNING,
     SUCCESS,
-    ClaimedTask,
     Run,
-    ScriptSpec,
-    ServiceSpec,
     TaskOutput,
     TaskResult,
 )
 from runplane.store.runs import RUN_COLUMNS, run_from_row
-from runplane.store.tables import instances, runs, scripts, services, tasks
+from runplane.store.tables import runs, tasks
 
 LOST_WORKER_ERROR = (
     "runplane: the worker running this task stopped responding {attempts} time(s) "
@@ -73,224 +66,6 @@ def _locked(query: Select[Any], conn: Connection) -> Select[Any]:
     if conn.dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
-
-
-# On PostgreSQL claims are serialised by this transaction-scoped advisory lock, so the
-# concurrency limits below are exact across every worker process (claims are short).
-PG_CLAIM_LOCK = 7_215_003_002
-# How many queued tasks one claim looks at to fill its slots around the limits.
-CANDIDATE_WINDOW = 8
-
-
-# The claim's statements are built once, with bound parameters: building and hashing a
-# statement costs far more Python time than SQLite takes to run it.
-_RUNNING = (
-    select(tasks.c.run_id, func.count().label("running"))
-    .where(tasks.c.status == RUNNING)
-    .group_by(tasks.c.run_id)
-    .subquery()
-)
-# (run_id, instance_id, max_parallel, running) for every run with running tasks.
-_RUNNING_COUNTS = select(
-    _RUNNING.c.run_id, runs.c.instance_id, runs.c.max_parallel, _RUNNING.c.running
-).select_from(_RUNNING.join(runs, runs.c.id == _RUNNING.c.run_id))
-
-
-@functools.cache
-def _candidates(skip_runs: bool, skip_instances: bool, one_run: bool) -> Select[Any]:
-    """The oldest queued tasks of some kinds (of one run), but for those of blocked runs or
-    instances."""
-    query = (
-        select(tasks.c.id, tasks.c.run_id, runs.c.instance_id, runs.c.max_parallel)
-        .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
-        .where(tasks.c.status == QUEUED, tasks.c.available_at <= bindparam("now"),
-               runs.c.kind.in_(bindparam("kinds", expanding=True)))
-        .order_by(tasks.c.id)
-        .limit(bindparam("window", type_=Integer))
-    )
-    if skip_runs:
-        query = query.where(tasks.c.run_id.not_in(bindparam("blocked_runs", expanding=True)))
-    if skip_instances:
-        query = query.where(
-            runs.c.instance_id.not_in(bindparam("blocked_instances", expanding=True))
-        )
-    if one_run:
-        query = query.where(tasks.c.run_id == bindparam("run_id"))
-    return query
-
-
-_LEASE_CHOSEN = (
-    update(tasks)
-    # Re-checked under the row lock: a stop may have aborted a candidate meanwhile.
-    .where(tasks.c.id.in_(bindparam("chosen", expanding=True)), tasks.c.status == QUEUED)
-    .values(
-        status=RUNNING, lease_owner=bindparam("owner"),
-        lease_expires_at=bindparam("lease_until"), attempts=tasks.c.attempts + 1,
-        started_at=bindparam("now"),
-    )
-    .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
-               tasks.c.target_data)
-)
-_LEASE_FIRST = (
-    update(tasks)
-    .where(tasks.c.run_id == bindparam("new_run"), tasks.c.status == QUEUED,
-           tasks.c.position < bindparam("count"))
-    .values(
-        status=RUNNING, lease_owner=bindparam("owner"),
-        lease_expires_at=bindparam("lease_until"), attempts=tasks.c.attempts + 1,
-        started_at=bindparam("now"),
-    )
-    .returning(tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target,
-               tasks.c.target_data)
-)
-_RUNS_STARTED = (
-    update(runs)
-    .where(runs.c.id.in_(bindparam("run_ids", expanding=True)), runs.c.status == PENDING)
-    .values(status=PROCESSING, started_at=bindparam("now"))
-)
-_PG_CLAIM_LOCK = select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK))
-
-
-def claim(conn: Connection, **given: Any) -> list[ClaimedTask]:
-    """`claim_tasks`' tasks alone."""
-    return claim_tasks(conn, **given).tasks
-
-
-@dataclass(frozen=True)
-class Claimed:
-    tasks: list[ClaimedTask]
-    # Queued tasks may have been passed over for a run's or an instance's limit: once a
-    # running one ends, claiming again may find them runnable.
-    held_back: bool
-
-
-def claim_tasks(
-    conn: Connection,
-    *,
-    owner: str,
-    limit: int,
-    now: datetime,
-    lease_until: datetime,
-    kinds: tuple[str, ...] = ("script", "service"),
-    instance_limit: int | None = None,
-    run_id: int | None = None,
-) -> Claimed:
-    """Lease up to `limit` of the oldest runnable tasks of `kinds` (of run `run_id` only, if
-    given) to `owner`.
-
-    A task is runnable when its run has fewer running tasks than its `max_parallel` and its
-    instance fewer than `instance_limit`; others stay queued (their run stays pending).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(_PG_CLAIM_LOCK)
-    run_room: dict[int, int] = {}
-    instance_room: dict[int, int] = {}
-    for row in conn.execute(_RUNNING_COUNTS):
-        if row.max_parallel is not None:
-            run_room[row.run_id] = row.max_parallel - row.running
-        if instance_limit:
-            instance_room[row.instance_id] = (
-                instance_room.get(row.instance_id, instance_limit) - row.running
-            )
-    blocked_runs = [run for run, room in run_room.items() if room <= 0]
-    blocked_instances = [instance for instance, room in instance_room.items() if room <= 0]
-    candidates = conn.execute(
-        _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None),
-        {"now": now, "kinds": list(kinds), "window": limit * CANDIDATE_WINDOW,
-         "blocked_runs": blocked_runs, "blocked_instances": blocked_instances,
-         "run_id": run_id},
-    ).all()
-    chosen: list[int] = []
-    held_back = bool(blocked_runs or blocked_instances)
-    for row in candidates:
-        room = run_room.get(row.run_id, row.max_parallel)
-        space = instance_room.get(row.instance_id, instance_limit) if instance_limit else None
-        if (room is not None and room <= 0) or (space is not None and space <= 0):
-            held_back = True
-            continue
-        chosen.append(row.id)
-        if room is not None:
-            run_room[row.run_id] = room - 1
-        if space is not None:
-            instance_room[row.instance_id] = space - 1
-        if len(chosen) == limit:
-            break
-    if not chosen:
-        return Claimed([], held_back)
-    claimed = conn.execute(_LEASE_CHOSEN, {
-        "chosen": chosen, "owner": owner, "lease_until": lease_until, "now": now,
-    }).all()
-    run_ids = sorted({row.run_id for row in claimed})
-    conn.execute(_RUNS_STARTED, {"run_ids": run_ids, "now": now})
-    specs = {row.run_id: row for row in conn.execute(_SPECS, {"run_ids": run_ids})}
-    return Claimed([_claimed(row, specs[row.run_id])
-                    for row in sorted(claimed, key=lambda r: r.id)], held_back)
-
-
-def claim_new_run(conn: Connection, *, run_id: int, owner: str, count: int, now: datetime,
-                  lease_until: datetime) -> list[ClaimedTask]:
-    """Lease the first `count` tasks of a run made in this very transaction to `owner`.
-
-    Nothing of a new run is running yet, so its own limit is `count` (the caller keeps it
-    within max_parallel) and no candidates need to be looked for. An instance limit does
-    need the running counts: use `claim` with `run_id` then.
-    """
-    claimed = conn.execute(_LEASE_FIRST, {
-        "new_run": run_id, "count": count, "owner": owner, "lease_until": lease_until,
-        "now": now,
-    }).all()
-    if not claimed:
-        return []
-    conn.execute(_RUNS_STARTED, {"run_ids": [run_id], "now": now})
-    [spec] = conn.execute(_SPECS, {"run_ids": [run_id]}).all()
-    return [_claimed(row, spec) for row in sorted(claimed, key=lambda r: r.id)]
-
-
-def _specs_query() -> Select[Any]:
-    """What executing a task of these runs needs: the run, its instance, script, service."""
-    script_id = func.coalesce(runs.c.script_id, services.c.script_id)
-    return (
-        select(
-            runs.c.id.label("run_id"), runs.c.kind, runs.c.payload, runs.c.meta,
-            runs.c.instance_id, instances.c.name.label("instance_name"),
-            instances.c.config.label("instance_config"),
-            scripts.c.id.label("script_id"), scripts.c.source, scripts.c.runtime_name,
-            scripts.c.config.label("script_config"),
-            services.c.id.label("service_id"), services.c.name.label("service_name"),
-            services.c.type.label("service_type"), services.c.source_code,
-            services.c.command, services.c.timeout.label("service_timeout"),
-            services.c.run_method,
-        )
-        .select_from(
-            runs.join(instances, runs.c.instance_id == instances.c.id)
-            .outerjoin(services, runs.c.service_id == services.c.id)
-            .outerjoin(scripts, scripts.c.id == script_id)
-        )
-        .where(runs.c.id.in_(bindparam("run_ids", expanding=True)))
-    )
-
-
-_SPECS = _specs_query()
-
-
-def _claimed(task: Any, spec: Any) -> ClaimedTask:
-    script = None
-    if spec.script_id is not None:
-        script = ScriptSpec(
-            runtime_name=spec.runtime_name, source=spec.source, config=spec.script_config
-        )
-    service = None
-    if spec.service_id is not None:
-        service = ServiceSpec(
-            name=spec.service_name, type=spec.service_type, source_code=spec.source_code,
-            command=spec.command, timeout=spec.service_timeout, run_method=spec.run_method,
-        )
-    return ClaimedTask(
-        task_id=task.id, run_id=task.run_id, kind=spec.kind, attempt=task.attempts,
-        instance_id=spec.instance_id, instance_name=spec.instance_name,
-        instance_config=spec.instance_config, payload=spec.payload, meta=spec.meta,
-        target=task.target, target_data=task.target_data, script=script, service=service,
-    )
 
 
 def renew_leases(conn: Connection, *, owner: str, task_ids: Sequence[int],
@@ -557,14 +332,39 @@ def reap(conn: Connection, *, now: datetime) -> tuple[int, list[FinishedRun]]:
     return requeue_expired(conn, now=now), fail_exhausted(conn, now=now)
 
 
-def release(conn: Connection, *, owner: str, now: datetime) -> int:
-    """Give back every task `owner` holds, without counting the attempt (clean shutdown)."""
-    result = conn.execute(
-        update(tasks)
-        .where(tasks.c.lease_owner == owner, tasks.c.status == RUNNING)
-        .values(
-            status=QUEUED, lease_owner=None, lease_expires_at=None, available_at=now,
-            attempts=case((tasks.c.attempts > 0, tasks.c.attempts - 1), else_=0),
-        )
-    )
+_GIVE_BACK = {
+    "status": QUEUED, "lease_owner": None, "lease_expires_at": None,
+    "available_at": bindparam("now"),
+    "attempts": case((tasks.c.attempts > 0, tasks.c.attempts - 1), else_=0),
+}
+_RELEASE_ALL = (
+    update(tasks)
+    .where(tasks.c.lease_owner == bindparam("owner"), tasks.c.status == RUNNING)
+    .values(_GIVE_BACK)
+)
+_RELEASE_SOME = _RELEASE_ALL.where(tasks.c.id.in_(bindparam("task_ids", expanding=True)))
+
+
+def release(conn: Connection, *, owner: str, now: datetime,
+            task_ids: Sequence[int] | None = None) -> int:
+    """Give back the tasks `owner` holds (all, or `task_ids`), without counting the attempt
+    (a clean shutdown; the targets of a batch its process never began)."""
+    if task_ids is None:
+        result = conn.execute(_RELEASE_ALL, {"owner": owner, "now": now})
+    elif not task_ids:
+        return 0
+    else:
+        result = conn.execute(_RELEASE_SOME, {"owner": owner, "now": now,
+                                              "task_ids": list(task_ids)})
     return int(result.rowcount or 0)
+
+
+def finish_tasks(conn: Connection, *, owner: str, now: datetime,
+                 outcomes: Sequence[tuple[int, TaskResult | None]]) -> list[Recorded]:
+    """Record the results of several tasks in one transaction (a group's); a None result
+    gives its task back to the queue (never begun). Answers a Recorded per result given."""
+    recorded = [finish_task(conn, task_id=task_id, owner=owner, result=result)
+                for task_id, result in outcomes if result is not None]
+    release(conn, owner=owner, now=now,
+            task_ids=[task_id for task_id, result in outcomes if result is None])
+    return recorded

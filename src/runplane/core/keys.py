@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -9,10 +10,12 @@ from sqlalchemy import Connection
 from runplane.clock import utcnow
 from runplane.core.access import Role, hash_key, new_key
 from runplane.core.context import Core
+from runplane.core.instances import found as found_instance
+from runplane.core.instances import lookup_name
 from runplane.errors import NotFound, Unauthenticated
 from runplane.store import instances as instance_store
 from runplane.store import keys as store
-from runplane.store.records import ApiKey
+from runplane.store.records import ApiKey, Instance
 
 DEFAULT_INSTANCE = "default"
 NO_SUCH_KEY = "No such API Key."
@@ -50,6 +53,21 @@ def key_of(conn: Connection, secret: str, presented: str | None) -> ApiKey:
     if found is None:
         raise Unauthenticated(NO_SUCH_KEY)
     return found
+
+
+async def authenticate_in(core: Core, presented: str | None,
+                          instance_of: Callable[[ApiKey], str]) -> tuple[ApiKey, Instance]:
+    """The key presented and the instance it acts on (named by `instance_of(key)`), in one
+    read; Unauthenticated, then NotFound, as the separate lookups would raise them."""
+    if not presented:
+        raise Unauthenticated(NO_CREDENTIALS)
+
+    def look_up(conn: Connection) -> tuple[ApiKey, Instance]:
+        key = key_of(conn, core.key_secret, presented)
+        instance = instance_store.get_instance(conn, lookup_name(instance_of(key)))
+        return key, found_instance(instance)
+
+    return await core.database.read(look_up)
 
 
 async def authenticate(core: Core, key: str | None) -> ApiKey:

@@ -21,7 +21,7 @@ from runplane.core import handoff
 from runplane.core import services as service_core
 from runplane.core.context import Core
 from runplane.core.runs import wait_for_run
-from runplane.core.targets import resolve_targets
+from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
 from runplane.errors import Invalid, NotFound, TooLarge
 from runplane.store import queue
 from runplane.store import run_logs as log_store
@@ -86,23 +86,27 @@ async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
     """Validate, resolve targets and queue the run (nothing runs when a target is unknown)."""
     if not isinstance(body, dict):
         raise Invalid.field("non_field_errors", "The body must be a JSON object.")
-    service = await service_core.find(core, instance, body.get("name"))
+    name = service_core.checked_name(body.get("name"))
     given = {name: body.get(name) for name in TARGET_KEYS if body.get(name) not in (None, [])}
-    if given:
-        names = {name: given.get(name) or [] for name in TARGET_KEYS}
-    else:
-        names = {"devices": service.devices, "pools": service.pools, "ip_addresses": []}
-    for name, value in names.items():
-        if not isinstance(value, list):
-            raise Invalid.field(name, "Must be a list.")
-    total = sum(len(value) for value in names.values())
-    if total > core.settings.max_targets:
-        raise TooLarge("targets", core.settings.max_targets)
     ignore_invalid = _flag(body, "ignore_invalid_targets")
-    resolved = await resolve_targets(
-        core, instance, devices=names["devices"], pools=names["pools"],
-        ip_addresses=names["ip_addresses"], ignore_invalid=ignore_invalid,
-    )
+    limit = core.settings.max_targets
+
+    def look_up(conn: Connection) -> tuple[Service, ResolvedTargets]:
+        """The service and its targets, in one read."""
+        service = service_core.found(service_store.get_service(conn, instance.id, name), name)
+        if given:
+            names = {key: given.get(key) or [] for key in TARGET_KEYS}
+        else:
+            names = {"devices": service.devices, "pools": service.pools, "ip_addresses": []}
+        for key, value in names.items():
+            if not isinstance(value, list):
+                raise Invalid.field(key, "Must be a list.")
+        if sum(len(value) for value in names.values()) > limit:
+            raise TooLarge("targets", limit)
+        targets = TargetNames.of(names["devices"], names["pools"], names["ip_addresses"])
+        return service, resolve_in(conn, instance.id, targets, ignore_invalid=ignore_invalid)
+
+    service, resolved = await core.database.read(look_up)
     # Every target named was unknown: with ignore_invalid_targets there is nothing left to run
     # (running once without a device, as for a service without targets, would be wrong).
     if resolved.errors and (not ignore_invalid or not resolved.devices):
@@ -190,7 +194,7 @@ async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, An
                       f"/rest/result/{submitted.service.name if submitted.service else ''}"
                       f"/{run.runtime}",
         }
-    answer = await summarize(core, finished)
+    answer = await summarize(core, finished, submitted.service)
     answer["errors"] = submitted.errors
     return answer
 
@@ -216,13 +220,17 @@ def target_result(outcome: TargetOutcome) -> dict[str, Any]:
     return results
 
 
-async def summarize(core: Core, run: Run) -> dict[str, Any]:
-    """The seed's synchronous answer for a finished run."""
+async def summarize(core: Core, run: Run, service: Service | None = None) -> dict[str, Any]:
+    """The seed's synchronous answer for a finished run (`service`: its service, if the
+    caller has it; a single-target run that ended here with its output needs no read)."""
 
     def look_up(conn: Connection) -> tuple[list[TargetOutcome], Service | None]:
         return run_store.target_outcomes(conn, run.id), _service_of(conn, run)
 
-    outcomes, service = await core.database.read(look_up)
+    if service is not None and run.tasks_total == 1 and run.output is not None:
+        outcomes = [run.output.as_outcome()]
+    else:
+        outcomes, service = await core.database.read(look_up)
     summary: dict[str, list[str]] = {"success": [], "failure": []}
     devices: dict[str, Any] = {}
     once = [outcome for outcome in outcomes if outcome.target is None]

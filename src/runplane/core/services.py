@@ -174,13 +174,22 @@ def _name(value: Any) -> str:
     return validation.text("name", value, max_chars=NAME_MAX_CHARS, required=True).strip()
 
 
-async def find(core: Core, instance: Instance, name: Any) -> Service:
+def checked_name(name: Any) -> str:
+    """A service name as a run or lookup gives it; Invalid if there is none."""
     if not isinstance(name, str) or not name.strip():
         raise Invalid.field("name", "This field is required.")
-    service = await core.database.read(store.get_service, instance.id, name.strip())
+    return name.strip()
+
+
+def found(service: Service | None, name: str) -> Service:
     if service is None:
         raise NotFound("Service", f"Service '{name}' not found.")
     return service
+
+
+async def find(core: Core, instance: Instance, name: Any) -> Service:
+    checked = checked_name(name)
+    return found(await core.database.read(store.get_service, instance.id, checked), checked)
 
 
 async def save(core: Core, instance: Instance, given: Any) -> Service:

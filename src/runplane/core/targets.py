@@ -14,7 +14,7 @@ from runplane.core.pools import no_pool
 from runplane.errors import Invalid
 from runplane.store import devices as device_store
 from runplane.store import pools as pool_store
-from runplane.store.records import Device, Instance, Pool
+from runplane.store.records import Device, Instance
 
 
 @dataclass(frozen=True)
@@ -49,41 +49,52 @@ def _missing(given: list[str], found: set[str], message: Callable[[str], str]) -
     return [message(name) for name in dict.fromkeys(given) if name not in found]
 
 
-async def resolve_targets(
-    core: Core, instance: Instance, *, devices: list[str], pools: list[str],
-    ip_addresses: list[str], ignore_invalid: bool,
-) -> ResolvedTargets:
-    """The devices named, at the addresses given and in the pools given, each once, by name.
+@dataclass(frozen=True)
+class TargetNames:
+    """The names a run gives, checked (a list of strings each)."""
+
+    devices: list[str]
+    pools: list[str]
+    ip_addresses: list[str]
+
+    @classmethod
+    def of(cls, devices: Any, pools: Any, ip_addresses: Any) -> TargetNames:
+        return cls(target_names("devices", devices), target_names("pools", pools),
+                   target_names("ip_addresses", ip_addresses))
+
+
+def resolve_in(conn: Connection, instance_id: int, names: TargetNames, *,
+               ignore_invalid: bool) -> ResolvedTargets:
+    """Inside a unit of work: the devices named, at the addresses given and in the pools
+    given, each once, by name.
 
     Unknown names give one error each (devices, then addresses, then pools, as eNMS listed
     them). With errors and not `ignore_invalid` no device is answered: nothing should run.
     With `ignore_invalid` the known ones are answered and the errors still listed.
     """
-    device_names = target_names("devices", devices)
-    pool_names = target_names("pools", pools)
-    addresses = target_names("ip_addresses", ip_addresses)
-    chosen: dict[int, Device] = {}
-
-    def look_up(conn: Connection) -> tuple[list[Device], list[Device], list[Pool], list[Device]]:
-        found_pools = pool_store.pools_named(conn, instance.id, pool_names)
-        return (
-            device_store.devices_named(conn, instance.id, device_names),
-            device_store.devices_at(conn, instance.id, addresses),
-            found_pools,
-            pool_store.pool_devices(conn, instance.id, found_pools),
-        )
-
-    named, located, found_pools, pooled = await core.database.read(look_up)
-    for device in (*named, *located, *pooled):
-        chosen[device.id] = device
+    named = device_store.devices_named(conn, instance_id, names.devices)
+    located = device_store.devices_at(conn, instance_id, names.ip_addresses)
+    found_pools = pool_store.pools_named(conn, instance_id, names.pools)
+    pooled = pool_store.pool_devices(conn, instance_id, found_pools)
+    chosen: dict[int, Device] = {device.id: device for device in (*named, *located, *pooled)}
     errors = [
-        *_missing(device_names, {device.name for device in named}, no_device),
-        *_missing(addresses, {device.ip_address for device in located}, no_device_at),
-        *_missing(pool_names, {pool.name for pool in found_pools}, no_pool),
+        *_missing(names.devices, {device.name for device in named}, no_device),
+        *_missing(names.ip_addresses, {device.ip_address for device in located}, no_device_at),
+        *_missing(names.pools, {pool.name for pool in found_pools}, no_pool),
     ]
     if errors and not ignore_invalid:
         return ResolvedTargets(devices=[], errors=errors)
     return ResolvedTargets(devices=sorted(chosen.values(), key=lambda d: d.name), errors=errors)
+
+
+async def resolve_targets(
+    core: Core, instance: Instance, *, devices: list[str], pools: list[str],
+    ip_addresses: list[str], ignore_invalid: bool,
+) -> ResolvedTargets:
+    """`resolve_in`, in a read of its own."""
+    names = TargetNames.of(devices, pools, ip_addresses)
+    return await core.database.read(resolve_in, instance.id, names,
+                                    ignore_invalid=ignore_invalid)
 
 
 async def resolve_pool_names(

@@ -158,7 +158,8 @@ def finish_task(
     _log(conn, ended.run_id, ended.target, task_id, result)
     failed = 1 if result.status != SUCCESS else 0
     finished = _count_done(
-        conn, ended.run_id, done=1, failed=failed, at=result.finished_at, last=result
+        conn, ended.run_id, done=1, failed=failed, at=result.finished_at, last=result,
+        target=ended.target,
     )
     return Recorded(accepted=True, finished_run=finished)
 
@@ -196,6 +197,7 @@ def _count_done(
     failed: int,
     at: datetime,
     last: TaskResult | None = None,
+    target: str | None = None,
 ) -> FinishedRun | None:
     """Count `done` tasks of the run as ended; end the run when none is left."""
     counts = conn.execute(
@@ -219,7 +221,7 @@ def _count_done(
         duration_ms, error = max(0, int((at - began).total_seconds() * 1000)), None
     return _end_run(
         conn, run_id, status=status, finished_at=at, duration_ms=duration_ms, error=error,
-        output=task_output(last) if single and last is not None else None,
+        output=task_output(last, target) if single and last is not None else None,
     )
 
 
@@ -238,12 +240,13 @@ def _end_run(
     return FinishedRun(run_id=run_id, status=status, run=run)
 
 
-def task_output(result: TaskResult) -> TaskOutput:
+def task_output(result: TaskResult, target: str | None) -> TaskOutput:
     """What a trace shows of its task, as recorded from `result`."""
     return TaskOutput(
         status=result.status, exit_code=result.exit_code, stdout=result.stdout,
         stderr=result.stderr, output_truncated=result.output_truncated,
-        duration_ms=result.duration_ms, error=result.error,
+        duration_ms=result.duration_ms, error=result.error, result=result.value,
+        target=target,
     )
 
 

@@ -84,6 +84,17 @@ class TaskOutput:
     output_truncated: bool
     duration_ms: int | None
     error: str | None
+    # The task's structured result (a snippet's results) and its target, if any.
+    result: Any = None
+    target: str | None = None
+
+    def as_outcome(self) -> TargetOutcome:
+        """The run's only target's outcome (a single-task run)."""
+        return TargetOutcome(
+            position=0, target=self.target, status=self.status, result=self.result,
+            exit_code=self.exit_code, stdout=self.stdout, stderr=self.stderr,
+            error=self.error, duration_ms=self.duration_ms,
+        )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ _OUTPUT_COLUMNS = (
     tasks.c.output_truncated,
     tasks.c.duration_ms.label("task_duration_ms"),
     tasks.c.error.label("task_error"),
+    tasks.c.result.label("task_result"),
+    tasks.c.target.label("task_target"),
 )
 
 
@@ -49,6 +51,8 @@ def _run(row: Row[Any], with_output: bool = False) -> Run:
             output_truncated=bool(row.output_truncated),
             duration_ms=row.task_duration_ms,
             error=row.task_error,
+            result=row.task_result,
+            target=row.task_target,
         )
     return run_from_row(row, output=output)
 

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from runplane.api.core_dependency import CoreDep
-from runplane.core import instances, keys
+from runplane.core import keys
 from runplane.core.access import Role, require
 from runplane.core.keys import DEFAULT_INSTANCE
 from runplane.store.records import ApiKey, Instance
@@ -75,8 +75,9 @@ def caller(role: Role) -> Callable[..., Awaitable[ServiceCaller]]:
     """
 
     async def dependency(request: Request, core: CoreDep) -> ServiceCaller:
-        key = await keys.authenticate(core, key_from(request))
-        instance = await instances.find(core, service_instance(request, key))
+        key, instance = await keys.authenticate_in(
+            core, key_from(request), lambda key: service_instance(request, key)
+        )
         require(key, role, instance)
         return ServiceCaller(key=key, instance=instance)
 

@@ -339,7 +339,13 @@ async def test_targets_are_a_union_each_device_once_sorted(core: Core, varied: I
     assert resolved.errors == []
     assert [device.name for device in resolved.devices] == [
         "core-1", "core-2", "edge-1", "edge-2", "lab_2"]
-    assert resolved.devices[0].properties["rack"] == "A1"
+    # What the run's execution will see of each: columns and custom properties together.
+    assert resolved.devices[0].attributes["rack"] == "A1"
+    assert resolved.devices[0].attributes["name"] == "core-1"
+    # The same whether the device was named or came from a pool (core-2: pools only).
+    from_pool = resolved.devices[1].attributes
+    assert from_pool["name"] == "core-2" and from_pool["id"] == resolved.devices[1].id
+    assert set(from_pool) >= {"ip_address", "vendor", "port", "role"}
 
 
 async def test_an_address_names_every_device_at_it(core: Core, varied: Instance) -> None:
@@ -455,3 +461,20 @@ async def test_inventory_files_of_each_shape(core: Core, instance: Instance, tmp
             read_inventory_file(bad)
     with pytest.raises(UnreadableFile):
         read_inventory_file(tmp_path / "missing.json")
+
+
+async def test_a_pool_target_is_what_the_device_record_shows(
+    core: Core, varied: Instance
+) -> None:
+    """Pools are read straight into run targets (no device records in between): each must
+    carry exactly the attributes the device record would give its execution."""
+    await pools.save_pool(core, varied, {"name": "all", "device_vendor_match": "empty",
+                                         "device_vendor_invert": True})
+    resolved = await resolve_targets(core, varied, devices=[], pools=["all"], ip_addresses=[],
+                                     ignore_invalid=False)
+    assert resolved.devices
+    for target in resolved.devices:
+        device = await inventory.get_device(core, varied, target.name)
+        assert target.attributes == device.attributes()
+        assert list(target.attributes) == list(device.attributes())  # the same order too
+        assert (target.id, target.ip_address) == (device.id, device.ip_address)

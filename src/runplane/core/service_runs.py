@@ -32,11 +32,11 @@ from runplane.store.records import (
     FINAL_STATUSES,
     SUCCESS,
     ClaimedTask,
-    Device,
     Instance,
     LogLine,
     Run,
     Service,
+    Target,
     TargetOutcome,
 )
 
@@ -120,13 +120,13 @@ async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
 
 
 async def _queue_run(
-    core: Core, instance: Instance, service: Service, devices: list[Device],
+    core: Core, instance: Instance, service: Service, devices: list[Target],
     body: dict[str, Any],
 ) -> Run:
     payload = {**service.initial_payload, **body}
     per_device = service.run_method == "per_device" and devices
     targets: list[str | None] = [device.name for device in devices] if per_device else [None]
-    target_data = [device.attributes() for device in devices] if per_device else [None]
+    target_data = [device.attributes for device in devices] if per_device else [None]
     meta: dict[str, Any] = {
         "service": service.name, "run_method": service.run_method, "trigger": "REST",
     }

@@ -14,13 +14,13 @@ from runplane.core.pools import no_pool
 from runplane.errors import Invalid
 from runplane.store import devices as device_store
 from runplane.store import pools as pool_store
-from runplane.store.records import Device, Instance
+from runplane.store.records import Instance, Target
 
 
 @dataclass(frozen=True)
 class ResolvedTargets:
     # Each device once, in a stable order (by name), however many ways it was named.
-    devices: list[Device]
+    devices: list[Target]
     # One message per unknown device, pool or address, e.g. "Device 'x' not found."
     errors: list[str] = field(default_factory=list)
 
@@ -72,11 +72,13 @@ def resolve_in(conn: Connection, instance_id: int, names: TargetNames, *,
     them). With errors and not `ignore_invalid` no device is answered: nothing should run.
     With `ignore_invalid` the known ones are answered and the errors still listed.
     """
-    named = device_store.devices_named(conn, instance_id, names.devices)
-    located = device_store.devices_at(conn, instance_id, names.ip_addresses)
+    named = [device.as_target()
+             for device in device_store.devices_named(conn, instance_id, names.devices)]
+    located = [device.as_target()
+               for device in device_store.devices_at(conn, instance_id, names.ip_addresses)]
     found_pools = pool_store.pools_named(conn, instance_id, names.pools)
-    pooled = pool_store.pool_devices(conn, instance_id, found_pools)
-    chosen: dict[int, Device] = {device.id: device for device in (*named, *located, *pooled)}
+    pooled = pool_store.pool_targets(conn, instance_id, found_pools)
+    chosen: dict[int, Target] = {device.id: device for device in (*named, *located, *pooled)}
     errors = [
         *_missing(names.devices, {device.name for device in named}, no_device),
         *_missing(names.ip_addresses, {device.ip_address for device in located}, no_device_at),

@@ -19,12 +19,12 @@ from datetime import timedelta
 from typing import Any
 
 from runplane.core.services import PYTHON_SNIPPET
-from runplane.engine.execution import BatchOutcome, ExecutionRequest, ExecutionResult
+from runplane.engine.execution import BatchOutcome, ExecutionRequest, ExecutionResult, Outcome
 from runplane.engine.performers import WorkerContext
 from runplane.engine.script_performer import CONTROL_KEYS, internal_failure, limits
 from runplane.engine.service_performer import meta_of, snippet_result, timeout_of
 from runplane.settings import Settings
-from runplane.store.records import FAILURE, ClaimedTask, TaskResult
+from runplane.store.records import ClaimedTask, TaskResult
 
 # Service types whose targets may share a process.
 BATCHED_SERVICE_TYPES = (PYTHON_SNIPPET,)
@@ -87,8 +87,9 @@ def _from_line(executed: ExecutionResult, line: dict[str, Any], offset: timedelt
     """One target's result from its line, as a single snippet run's would be."""
     started_at = executed.started_at + offset
     duration = int(line.get("duration_ms") or 0)
-    status = line.get("status") if line.get("status") in ("success", "failure",
-                                                            "timeout") else "failure"
+    status: Outcome = "failure"
+    if line.get("status") in ("success", "timeout"):
+        status = line["status"]
     alone = replace(
         executed, outcome=status, exit_code=line.get("exit_code"),
         stdout=str(line.get("stdout") or ""), stderr=str(line.get("stderr") or ""),
@@ -101,6 +102,6 @@ def _from_line(executed: ExecutionResult, line: dict[str, Any], offset: timedelt
 
 def _died(executed: ExecutionResult) -> TaskResult:
     error = executed.error or DIED_RUNNING
-    status = executed.outcome if executed.outcome != "success" else FAILURE
+    status: Outcome = executed.outcome if executed.outcome != "success" else "failure"
     alone = replace(executed, outcome=status, error=error, value=None)
     return snippet_result(alone, None)

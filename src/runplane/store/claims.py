@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -206,7 +207,7 @@ def claim_tasks(
 
 
 def plan_groups(
-    candidates: list[Any], *, slots: int, grouping: Grouping, run_room: dict[int, int],
+    candidates: Sequence[Any], *, slots: int, grouping: Grouping, run_room: dict[int, int],
     instance_room: dict[int, int], instance_limit: int | None,
 ) -> tuple[list[list[int]], bool]:
     """Task ids to lease, as at most `slots` groups, and whether a limit held any back.
@@ -286,7 +287,7 @@ def _lease(conn: Connection, plan: list[list[int]], *, owner: str, now: datetime
     return _build(conn, plan, leased, now)
 
 
-def _build(conn: Connection, plan: list[list[int]], leased: list[Any], now: datetime
+def _build(conn: Connection, plan: list[list[int]], leased: Sequence[Any], now: datetime
            ) -> list[list[ClaimedTask]]:
     """The planned groups of the tasks really leased (a stop may have taken some), with
     their runs marked started."""

@@ -21,12 +21,12 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from runplane.store import device_writes as writes
+from runplane.store.bulk import collector_paused
 from runplane.store.filters import PropertyFilter, all_of, property_text
-from runplane.store.records import Device
+from runplane.store.records import DEVICE_COLUMNS, Device, Target
 from runplane.store.tables import devices
 
 T = TypeVar("T")
@@ -86,7 +86,7 @@ def _when(value: Any) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _devices(rows: Sequence[Row[Any]]) -> list[Device]:
+def _devices(rows: Sequence[Sequence[Any]]) -> list[Device]:
     # One json.loads for all the rows' properties, and each distinct timestamp parsed once
     # (a bulk import gives thousands of devices the same one).
     properties = json.loads("[" + ",".join(row[11] for row in rows) + "]") if rows else []
@@ -100,6 +100,34 @@ def _devices(rows: Sequence[Row[Any]]) -> list[Device]:
             times[updated] = _when(updated)
         found.append(Device(*row[:11], extra, times[created], times[updated]))
     return found
+
+
+# A run's targets: what `Device.attributes` gives, read straight into it (no Device between).
+_TARGET_SELECTED = (devices.c.id, *(devices.c[name] for name in DEVICE_COLUMNS),
+                    cast(devices.c.properties, Text))
+
+
+def find_targets(conn: Connection, instance_id: int, where: ColumnElement[bool]
+                 ) -> list[Target]:
+    """The devices of the instance matching `where`, as run targets (a pool may hold all
+    100,000 of an inventory: this builds each one's attributes once, and nothing else)."""
+    query = select(*_TARGET_SELECTED).where(devices.c.instance_id == instance_id, where)
+    result = conn.execute(query)
+    with collector_paused():
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+        if not rows:
+            return []
+        properties = json.loads("[" + ",".join([row[-1] for row in rows]) + "]")
+        names = DEVICE_COLUMNS
+        found = []
+        for row, attributes in zip(rows, properties, strict=True):
+            attributes.update(zip(names, row[1:-1], strict=True))
+            attributes["id"] = row[0]
+            found.append(Target(row[0], row[1], row[2], attributes))
+        return found
 
 
 def lock_inventory(conn: Connection, instance_id: int) -> None:
@@ -121,7 +149,14 @@ def find_devices(
         keys = [_sort_key(dialect, name, descending) for name, descending in order]
         query = query.order_by(*keys, devices.c.name.collate(_binary(dialect)))
         query = query.offset(offset).limit(limit)
-    return _devices(conn.execute(query).all())
+    result = conn.execute(query)
+    with collector_paused():
+        try:
+            # The driver's own tuples: every column is selected as the driver gives it (see
+            # _SELECTED), so SQLAlchemy's rows would only add a second pass over 100,000.
+            return _devices(result.cursor.fetchall())
+        finally:
+            result.close()
 
 
 def one_of(conn: Connection, column: ColumnElement[str], names: Sequence[str]

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
-from runplane.store.devices import chunks, count_devices, find_devices, one_of
+from runplane.store.devices import chunks, count_devices, find_targets, one_of
 from runplane.store.filters import PropertyFilter, all_of
-from runplane.store.records import Device, Pool
+from runplane.store.records import Pool, Target
 from runplane.store.tables import devices, pool_members, pools
 
 _COLUMNS = tuple(pools.c[name] for name in (
@@ -113,15 +113,16 @@ def delete_pool(conn: Connection, pool_id: int) -> None:
     conn.execute(delete(pools).where(pools.c.id == pool_id))
 
 
-def pool_devices(
+def pool_targets(
     conn: Connection, instance_id: int, chosen: Sequence[Pool]
-) -> list[Device]:
-    """Every device in any of `chosen`, each once: one query whatever the number of pools."""
+) -> list[Target]:
+    """Every device in any of `chosen`, each once, as a run's targets: one query whatever
+    the number of pools."""
     if not chosen:
         return []
     dialect = conn.dialect.name
     where = or_(*(membership(dialect, pool) for pool in chosen))
-    return find_devices(conn, instance_id, where)
+    return find_targets(conn, instance_id, where)
 
 
 def count_pool_devices(conn: Connection, instance_id: int, pool: Pool) -> int:

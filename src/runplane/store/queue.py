@@ -335,7 +335,7 @@ def reap(conn: Connection, *, now: datetime) -> tuple[int, list[FinishedRun]]:
     return requeue_expired(conn, now=now), fail_exhausted(conn, now=now)
 
 
-_GIVE_BACK = {
+_GIVE_BACK: dict[str, Any] = {
     "status": QUEUED, "lease_owner": None, "lease_expires_at": None,
     "available_at": bindparam("now"),
     "attempts": case((tasks.c.attempts > 0, tasks.c.attempts - 1), else_=0),

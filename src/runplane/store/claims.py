@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,19 +211,19 @@ def plan_groups(
 ) -> tuple[list[list[int]], bool]:
     """Task ids to lease, as at most `slots` groups, and whether a limit held any back.
 
-    A groupable task joins the open group of its run while that has room; a group's size is
-    the run's groupable candidates shared out over the slots (so a small run still spreads
-    over free slots), at most `grouping.size`. Every task counts against its run's and its
-    instance's room, grouped or not.
+    A groupable task joins the open group of its run while that has room. Groups are as big
+    as it takes for the candidates to fit the slots (so that work that fits spreads over
+    the free slots, one task each), at most `grouping.size`. Every task counts against its
+    run's and its instance's room, grouped or not.
     """
     groupable = {
         row.id for row in candidates
         if grouping.size > 1 and row.kind == "service" and row.target is not None
         and row.service_type in grouping.service_types
     }
-    waiting = Counter(row.run_id for row in candidates if row.id in groupable)
+    size = min(grouping.size, max(1, math.ceil(len(candidates) / max(1, slots))))
     groups: list[list[int]] = []
-    open_group: dict[int, tuple[list[int], int]] = {}  # run -> (its open group, its size)
+    open_group: dict[int, list[int]] = {}  # run -> its open group
     held_back = False
     for row in candidates:
         room = run_room.get(row.run_id, row.max_parallel)
@@ -233,20 +232,19 @@ def plan_groups(
             held_back = True
             continue
         joined = open_group.get(row.run_id) if row.id in groupable else None
-        if joined is not None and len(joined[0]) < joined[1]:
-            joined[0].append(row.id)
+        if joined is not None and len(joined) < size:
+            joined.append(row.id)
         elif len(groups) < slots:
             groups.append([row.id])
             if row.id in groupable:
-                size = min(grouping.size, max(1, math.ceil(waiting[row.run_id] / slots)))
-                open_group[row.run_id] = (groups[-1], size)
+                open_group[row.run_id] = groups[-1]
         else:
             continue  # no slot left for it; a later one may still join a group
         if room is not None:
             run_room[row.run_id] = room - 1
         if space is not None:
             instance_room[row.instance_id] = space - 1
-        if len(groups) == slots and all(len(g) >= n for g, n in open_group.values()):
+        if len(groups) == slots and all(len(group) >= size for group in open_group.values()):
             break
     return groups, held_back
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from runplane.api.script_door.render import trace_result
 from runplane.clock import iso_z, utcnow
 from runplane.core import service_runs
 from runplane.core.access import Role, require
 from runplane.core.actions import JobContext, Params, action
+from runplane.core.script_render import trace_result
 from runplane.errors import NotFound
 from runplane.store import queue
 from runplane.store import runs as run_store

@@ -6,9 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-# The answers are the script door's own renderings, so a batch sees what that door shows.
-from runplane.api.script_door import render
 from runplane.core import runs, scripts
+
+# The answers are the script door's own renderings, so a batch sees what that door shows.
+from runplane.core import script_render as render
 from runplane.core.access import Role, require
 from runplane.core.actions import JobContext, Params, action
 from runplane.core.job_actions.common import ListParams, finished_run, window

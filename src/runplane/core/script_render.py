@@ -1,4 +1,5 @@
-"""How the script door shows core records: Syncano's field names, links and formats."""
+"""Scripts, traces, instances and endpoints as the script door shows them (Syncano's field
+names, links and formats); batch jobs that act on scripts answer in the same shapes."""
 
 from __future__ import annotations
 

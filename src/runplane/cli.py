@@ -191,6 +191,34 @@ async def _create_key(
         await core.database.close()
 
 
+@app.command("webhook-secret")
+def webhook_secret(
+    instance: Annotated[str, typer.Option(help="the instance whose callbacks it signs")
+                        ] = "default",
+    database: DatabaseOption = None,
+) -> None:
+    """Print the instance's callback signing secret (Standard Webhooks, `whsec_...`) alone on
+    stdout, made on first use: what a receiver verifies `webhook-signature` with."""
+    settings = _settings(database=database)
+    _migrate(settings)
+    typer.echo(asyncio.run(_webhook_secret(settings, instance)))
+
+
+async def _webhook_secret(settings: Settings, instance: str) -> str:
+    from runplane.core.batches import webhook_secret as secret_of
+    from runplane.core.context import open_core
+    from runplane.errors import NotFound
+
+    core = await open_core(settings, pooled=False)
+    try:
+        return await secret_of(core, None, instance)
+    except NotFound as error:
+        typer.echo(f"runplane: no instance named {instance!r}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        await core.database.close()
+
+
 @inventory_app.command("import")
 def inventory_import(
     file: Annotated[Path, typer.Argument(help="a .json, .csv, .yaml or .yml file")],

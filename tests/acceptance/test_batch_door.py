@@ -93,6 +93,21 @@ def test_run_answers_at_once_and_the_signed_callback_carries_every_result_in_ord
     assert request.headers["content-type"] == "application/json"
 
 
+def test_the_cli_prints_the_secret_the_callbacks_are_signed_with(
+    client: httpx.Client, instance: str, batch_server: ServerProcess
+) -> None:
+    printed = runplane_cli("webhook-secret", "--instance", instance,
+                           "--database", batch_server.database_url)
+    assert printed.returncode == 0, printed.stderr
+    secret = printed.stdout.strip()
+    assert secret.startswith("whsec_") and "\n" not in secret
+    shown = call(client, "secret", instance=instance)
+    assert shown.status_code == 200 and shown.json()["secret"] == secret
+    missing = runplane_cli("webhook-secret", "--instance", "no-such-instance",
+                           "--database", batch_server.database_url)
+    assert missing.returncode == 1 and "no instance named" in missing.stderr
+
+
 def test_the_seeds_example_gives_two_error_answers_and_a_callback(
     client: httpx.Client, instance: str, receiver: Receiver
 ) -> None:

@@ -429,3 +429,73 @@ async def test_services_and_runs_through_a_batch(core: Core, ready: ApiKey, work
     assert missing["specificCode"] == 24204
     assert deleted == {"deleted": True, "name": "greet"}
     assert gone["specificCode"] == 24204
+
+
+async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
+    core: Core, ready: ApiKey
+) -> None:
+    """A driver that never comes back (its lease expired on every attempt) must not leave
+    the batch running for ever: each job without an answer gets the reason, the batch ends,
+    and its callback is queued, in the transaction that fails the driver."""
+    from runplane.core.batch_errors import JOB_DRIVER_LOST
+    from runplane.engine.worker import reap_and_abandon
+
+    submitted = await submit(core, ready, [device_job("a"), device_job("b")])
+    # The first job was answered before the driver was lost.
+    jobs = await core.database.read(batch_store.jobs_of, submitted.batch_id)
+    await core.database.write(batch_store.record_job, batch_id=submitted.batch_id,
+                              job_id=jobs[0].id, response={"name": "a"}, now=utcnow())
+    await core.database.write(single_attempt, submitted.run_id)
+    now = utcnow()
+    [task] = await core.database.write(
+        claims.claim, owner="dead-driver", limit=1, now=now, lease_until=now,
+        kinds=("batch",),
+    )
+    assert task.run_id == submitted.run_id
+    _, finished = await core.database.write(reap_and_abandon, utcnow())
+    assert [run.run_id for run in finished] == [submitted.run_id]
+    assert await batches.progress(core, ready, INSTANCE, submitted.async_id) == 100
+    answer = await batches.results(core, ready, INSTANCE, submitted.async_id)
+    first, second = (item["response"] for item in answer["results"])
+    assert first == {"name": "a"}  # kept
+    assert second["specificCode"] == JOB_DRIVER_LOST and "stopped responding" in second[
+        "message"]
+    entries = await outbox_of(core, submitted.batch_id)
+    assert len(entries) == 1 and entries[0].body == answer
+    # Reaping again changes nothing (the batch has ended once).
+    assert (await core.database.write(reap_and_abandon, utcnow()))[1] == []
+
+
+def single_attempt(conn: Any, run_id: int) -> None:
+    """Give the run's tasks a single attempt (a driver's default is many)."""
+    from runplane.store.tables import tasks
+
+    conn.execute(tasks.update().where(tasks.c.run_id == run_id).values(max_attempts=1))
+
+
+async def test_a_service_run_and_its_job_are_recorded_together(
+    core: Core, ready: ApiKey, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run a service.run job starts is linked to the job in the transaction that makes
+    it: if the link cannot be written, no run is made either (so a driver resumed after a
+    crash between the two can never start a second one)."""
+    from runplane.core import inventory, services
+    from runplane.core.instances import find as find_instance
+    from runplane.store.tables import runs as runs_table
+
+    instance = await find_instance(core, INSTANCE)
+    await inventory.save_devices(core, instance, [{"name": "r1"}])
+    await services.save(core, instance, {"name": "svc", "type": "python_snippet_service",
+                                         "source_code": "results['success'] = True"})
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the link could not be written")
+
+    monkeypatch.setattr(batch_store, "link_job_run", broken)
+    submitted = await submit(core, ready, [{"namespace": "service", "action": "run",
+                                            "params": {"name": "svc", "devices": ["r1"]}}])
+    answer = await wait_finished(core, ready, submitted.async_id)
+    assert answer["results"][0]["response"]["specificCode"] == 24200  # internal error
+    service_runs_made = await core.database.read(lambda conn: conn.execute(
+        runs_table.select().where(runs_table.c.kind == "service")).all())
+    assert service_runs_made == []

@@ -48,8 +48,6 @@ class JobContext:
     started_run_id: int | None
     # Records the run a job starts, inside the transaction that makes the run.
     link: RunLink
-    # Records it afterwards, for core operations that take no link (a brief window).
-    remember_run: Callable[[int], Awaitable[None]]
 
 
 Handler = Callable[[JobContext, Any], Awaitable[Any]]

@@ -22,6 +22,7 @@ from runplane.clock import utcnow
 from runplane.core import actions
 from runplane.core.actions import Action, JobContext
 from runplane.core.batch_errors import (
+    JOB_DRIVER_LOST,
     JOB_INTERNAL_ERROR,
     UNAUTHENTICATED,
     BatchError,
@@ -101,14 +102,8 @@ def _context(driver: Driver, job: BatchJob, key: ApiKey, core: Core) -> JobConte
     def link(conn: Connection, run: Run) -> None:
         store.link_job_run(conn, job.id, run.id, utcnow())
 
-    async def remember(run_id: int) -> None:
-        async def step() -> None:
-            await driver.core.database.write(store.link_job_run, job.id, run_id, utcnow())
-
-        await patiently("recording a job's run", step)
-
     return JobContext(core=core, key=key, instance=driver.instance,
-                      started_run_id=job.run_id, link=link, remember_run=remember)
+                      started_run_id=job.run_id, link=link)
 
 
 class Refused(Exception):
@@ -252,6 +247,12 @@ def _count(conn: Connection, driver: Driver, added: int) -> bool:
         raise LeaseLost  # rolls the answers back: the new driver will give them
     if done < batch.jobs_total:
         return False
+    _end(conn, batch)
+    return True
+
+
+def _end(conn: Connection, batch: Batch) -> None:
+    """The batch's end and its callback, in the caller's transaction."""
     store.finish(conn, batch.id, utcnow())
     if batch.callback_url:
         outbox_store.insert_entry(
@@ -260,6 +261,24 @@ def _count(conn: Connection, driver: Driver, added: int) -> bool:
             body=results_body(batch.async_id, store.jobs_of(conn, batch.id)),
             now=utcnow(),
         )
+
+
+DRIVER_LOST = ("The batch stopped before this job: the worker driving it stopped responding "
+               "too many times.")
+
+
+def abandon(conn: Connection, run_id: int) -> bool:
+    """In the transaction that failed a batch's driver for good (its lease expired on every
+    attempt): every job without an answer gets an error as its answer, and the batch ends
+    with its callback, rather than stay running for ever. False if it had ended already."""
+    batch = store.batch_of_run(conn, run_id)
+    if batch is None or batch.finished:
+        return False
+    response = envelope(500, DRIVER_LOST, JOB_DRIVER_LOST)
+    added = sum(store.answer_job(conn, job.id, response, utcnow())
+                for job in store.jobs_of(conn, batch.id) if job.status != store.JOB_DONE)
+    store.count_answers(conn, batch.id, added)
+    _end(conn, batch)
     return True
 
 

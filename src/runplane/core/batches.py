@@ -228,8 +228,10 @@ async def callbacks(core: Core, key: ApiKey, instance_name: str, async_id: Any
     return {"asyncId": batch.async_id, "callbacks": shown}
 
 
-async def webhook_secret(core: Core, key: ApiKey, instance_name: str) -> str:
-    """The instance's callback signing secret (made on first use); admins only."""
+async def webhook_secret(core: Core, key: ApiKey | None, instance_name: str) -> str:
+    """The instance's callback signing secret (made on first use); admins only (`key` None:
+    a trusted local caller, the CLI)."""
     instance = await find_instance(core, instance_name)
-    require(key, Role.admin, instance)
+    if key is not None:
+        require(key, Role.admin, instance)
     return await core.database.write(outbox_store.webhook_secret, instance.id, new_secret())

@@ -20,7 +20,7 @@ from runplane.clock import utcnow
 from runplane.core import handoff
 from runplane.core import services as service_core
 from runplane.core.context import Core
-from runplane.core.runs import wait_for_run
+from runplane.core.runs import RunLink, wait_for_run
 from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
 from runplane.errors import Invalid, NotFound, TooLarge
 from runplane.store import queue
@@ -82,8 +82,12 @@ class Submitted:
     wait: bool = False
 
 
-async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
-    """Validate, resolve targets and queue the run (nothing runs when a target is unknown)."""
+async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | None = None
+                 ) -> Submitted:
+    """Validate, resolve targets and queue the run (nothing runs when a target is unknown).
+
+    `link` runs inside the transaction that makes the run (a batch job records the run it
+    started, atomically)."""
     if not isinstance(body, dict):
         raise Invalid.field("non_field_errors", "The body must be a JSON object.")
     name = service_core.checked_name(body.get("name"))
@@ -113,7 +117,7 @@ async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
         return Submitted(errors=resolved.errors)
     if len(resolved.devices) > core.settings.max_targets:
         raise TooLarge("targets", core.settings.max_targets)
-    run = await _queue_run(core, instance, service, resolved.devices, body)
+    run = await _queue_run(core, instance, service, resolved.devices, body, link)
     # The seed: async defaults to false.
     return Submitted(errors=resolved.errors, run=run, service=service,
                      wait=not _flag(body, "async"))
@@ -121,7 +125,7 @@ async def submit(core: Core, instance: Instance, body: Any) -> Submitted:
 
 async def _queue_run(
     core: Core, instance: Instance, service: Service, devices: list[Target],
-    body: dict[str, Any],
+    body: dict[str, Any], link: RunLink | None = None,
 ) -> Run:
     payload = {**service.initial_payload, **body}
     per_device = service.run_method == "per_device" and devices
@@ -152,6 +156,8 @@ async def _queue_run(
             retries=service.number_of_retries,
             retry_delay=service.time_between_retries,
         )
+        if link is not None:
+            link(conn, run)
         return run, handoff.claim_new(
             conn, core.handoff, SERVICE_RUN, run.id, reserved, tasks_total=len(targets),
             max_parallel=service.max_processes,

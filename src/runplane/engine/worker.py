@@ -16,9 +16,12 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
 
 from runplane.clock import utcnow
+from runplane.core import batch_driver
 from runplane.core.context import Core
 from runplane.engine.execution import Executor
 from runplane.engine.performers import (
@@ -31,6 +34,8 @@ from runplane.engine.script_performer import internal_failure
 from runplane.engine.service_batch import BATCHED_SERVICE_TYPES, perform_service_targets
 from runplane.errors import StoreUnavailable
 from runplane.store import claims, queue
+from runplane.store.batches import BATCH_RUN
+from runplane.store.queue import FinishedRun
 from runplane.store.records import ABORTED, ClaimedTask, TaskResult
 
 log = logging.getLogger("runplane.worker")
@@ -45,6 +50,16 @@ def aborted_result() -> TaskResult:
         status=ABORTED, exit_code=None, stdout="", stderr=message, output_truncated=False,
         started_at=now, finished_at=now, duration_ms=0, error=message,
     )
+
+
+def reap_and_abandon(conn: Connection, now: datetime) -> tuple[int, list[FinishedRun]]:
+    """Expired leases requeued or failed (queue.reap); a batch whose driver failed for good
+    ends in the same transaction, its unanswered jobs answered with the reason."""
+    requeued, finished = queue.reap(conn, now=now)
+    for run in finished:
+        if run.run is not None and run.run.kind == BATCH_RUN:
+            batch_driver.abandon(conn, run.run_id)
+    return requeued, finished
 
 
 def worker_name() -> str:
@@ -352,7 +367,7 @@ class Worker:
     async def reap(self) -> int:
         """Requeue tasks of dead workers, or fail them once their attempts are used up."""
         now = utcnow()
-        requeued, finished = await self.core.database.write(queue.reap, now=now)
+        requeued, finished = await self.core.database.write(reap_and_abandon, now)
         if requeued:
             log.warning("requeued %d task(s) whose worker stopped responding", requeued)
             self.core.signals.work_queued()

@@ -67,10 +67,10 @@ async def run(context: JobContext, params: ServiceBody) -> dict[str, Any]:
     errors: list[str] = []
     if run_id is None:
         require(context.key, Role.run, context.instance)
-        submitted = await service_runs.submit(context.core, context.instance, params.model_dump())
+        submitted = await service_runs.submit(context.core, context.instance,
+                                              params.model_dump(), link=context.link)
         if submitted.run is None:
             return {"errors": submitted.errors}
-        await context.remember_run(submitted.run.id)
         if not submitted.wait:
             return {"errors": submitted.errors, "runtime": submitted.run.runtime}
         run_id, errors = submitted.run.id, submitted.errors

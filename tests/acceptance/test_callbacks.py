@@ -179,3 +179,34 @@ def test_a_script_run_may_name_a_callback_url(shared_server: ServerProcess) -> N
                               json={"payload": {}, "callback_url": "http://169.254.169.254/"})
     assert refused.status_code == 400
     assert "denied network" in refused.json()["callback_url"][0]
+
+
+def test_a_service_run_may_name_a_callback_url(shared_server: ServerProcess) -> None:
+    """run_service takes runplane's `callback_url` too: the ended run, with its summary, is
+    POSTed there signed; a URL into a denied network is refused before anything runs."""
+    with shared_server.client() as admin, Receiver() as receiver:
+        instance = create_instance(admin)
+        enms = httpx.Client(base_url=shared_server.base_url, timeout=60,
+                            auth=("admin", shared_server.admin_key or ""),
+                            headers={"X-RUNPLANE-INSTANCE": instance})
+        with enms:
+            made = enms.post("/rest/instance/device", json=[{"name": "r1"}, {"name": "r2"}])
+            assert made.status_code == 200, made.text
+            saved = enms.post("/rest/instance/service", json={
+                "name": "check", "type": "python_snippet_service",
+                "source_code": "results['success'] = device.name == 'r1'"})
+            assert saved.status_code == 200, saved.text
+            answer = enms.post("/rest/run_service", json={
+                "name": "check", "devices": ["r1", "r2"], "async": True,
+                "callback_url": receiver.url})
+            assert answer.status_code == 200, answer.text
+            [request] = receiver.wait_for(1)
+            refused = enms.post("/rest/run_service", json={
+                "name": "check", "devices": ["r1"], "callback_url": "http://169.254.169.254/"})
+    body = request.json()
+    assert body["run"]["runtime"] == answer.json()["runtime"]
+    assert body["run"]["kind"] == "service" and body["run"]["status"] == "failure"
+    assert body["summary"] == {"success": ["r1"], "failure": ["r2"]}
+    assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= set(request.headers)
+    assert refused.status_code == 400
+    assert "denied network" in refused.json()["alert"]

@@ -22,6 +22,7 @@ from runplane.core import services as service_core
 from runplane.core.context import Core
 from runplane.core.runs import RunLink, wait_for_run
 from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
+from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import Invalid, NotFound, TooLarge
 from runplane.store import queue
 from runplane.store import run_logs as log_store
@@ -42,6 +43,8 @@ from runplane.store.records import (
 
 SERVICE_RUN = "service"
 TARGET_KEYS = ("devices", "pools", "ip_addresses")
+# runplane's own key of a run_service body: POST the ended run there (signed, retried).
+CALLBACK_KEY = "callback_url"
 RUNTIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 RUNTIME_TRIES = 50
 NO_RESULTS_YET = "No results yet."
@@ -117,7 +120,13 @@ async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | N
         return Submitted(errors=resolved.errors)
     if len(resolved.devices) > core.settings.max_targets:
         raise TooLarge("targets", core.settings.max_targets)
-    run = await _queue_run(core, instance, service, resolved.devices, body, link)
+    callback_url = None
+    if body.get(CALLBACK_KEY) is not None:
+        callback_url = await check_callback_url(
+            body[CALLBACK_KEY], configured_networks(core.settings.callback_denied_networks),
+            field=CALLBACK_KEY,
+        )
+    run = await _queue_run(core, instance, service, resolved.devices, body, link, callback_url)
     # The seed: async defaults to false.
     return Submitted(errors=resolved.errors, run=run, service=service,
                      wait=not _flag(body, "async"))
@@ -125,7 +134,7 @@ async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | N
 
 async def _queue_run(
     core: Core, instance: Instance, service: Service, devices: list[Target],
-    body: dict[str, Any], link: RunLink | None = None,
+    body: dict[str, Any], link: RunLink | None = None, callback_url: str | None = None,
 ) -> Run:
     payload = {**service.initial_payload, **body}
     per_device = service.run_method == "per_device" and devices
@@ -152,7 +161,7 @@ async def _queue_run(
             number=None, trigger="rest", payload=payload, meta=meta, targets=targets,
             max_attempts=core.settings.max_attempts, now=now,
             max_parallel=service.max_processes, target_data=target_data,
-            extra={"runtime": runtime, "service_id": service.id},
+            extra={"runtime": runtime, "service_id": service.id, "callback_url": callback_url},
             retries=service.number_of_retries,
             retry_delay=service.time_between_retries,
         )

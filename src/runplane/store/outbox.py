@@ -200,6 +200,17 @@ def run_callback_body(row: Row[Any]) -> dict[str, Any]:
     return body
 
 
+def _service_summary(conn: Connection, run_id: int) -> dict[str, list[str]]:
+    """The devices that succeeded and those that did not, as run_service's summary."""
+    summary: dict[str, list[str]] = {"success": [], "failure": []}
+    query = (select(tasks.c.target, tasks.c.status).where(tasks.c.run_id == run_id)
+             .order_by(tasks.c.position))
+    for row in conn.execute(query):
+        if row.target is not None:
+            summary["success" if row.status == SUCCESS else "failure"].append(row.target)
+    return summary
+
+
 def insert_run_callback(conn: Connection, run_id: int, now: datetime) -> int | None:
     """The outbox entry of a run that just ended, if it was given a callback URL."""
     first_task = and_(tasks.c.run_id == runs.c.id, tasks.c.position == 0)
@@ -222,7 +233,10 @@ def insert_run_callback(conn: Connection, run_id: int, now: datetime) -> int | N
     row = conn.execute(query).first()
     if row is None or not row.callback_url:
         return None
+    body = run_callback_body(row)
+    if row.kind == "service":
+        body["summary"] = _service_summary(conn, run_id)
     return insert_entry(
         conn, instance_id=row.instance_id, subject=RUN_SUBJECT, subject_id=run_id,
-        url=row.callback_url, body=run_callback_body(row), now=now,
+        url=row.callback_url, body=body, now=now,
     )

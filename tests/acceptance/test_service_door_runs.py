@@ -479,6 +479,9 @@ def test_retries_rerun_a_failing_target_and_the_logs_show_them(
         assert len(retries) == 2, mine
         assert "retrying in 0.2 s (2 retries left)" in retries[0]
         assert "retrying in 0.2 s (1 retry left)" in retries[1]
+        # Each says why the attempt failed: the exception the snippet raised.
+        assert retries[0].endswith("RuntimeError: failing attempt 1"), retries[0]
+        assert retries[1].endswith("RuntimeError: failing attempt 2"), retries[1]
 
 
 # Shell commands and scripts -----------------------------------------------------------------

@@ -170,13 +170,25 @@ def _log(conn: Connection, run_id: int, target: str | None, task_id: int,
                     now=result.finished_at)
 
 
+def failure_reason(result: TaskResult) -> str:
+    """Why an attempt failed, in a line: runplane's explanation, else the last line the
+    code wrote to stderr (an uncaught exception's), else its exit code."""
+    if result.error:
+        return result.error
+    lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
+    if lines:
+        return lines[-1]
+    return f"exit code {result.exit_code}" if result.exit_code is not None else ""
+
+
 def _retry(conn: Connection, task_id: int, current: Any, result: TaskResult) -> None:
     delay = float(current.retry_delay or 0)
+    left = current.retries_left
     run_logs.append(conn, current.run_id, [{
         "severity": "warning",
         "message": f"{result.status}; retrying in {delay:g} s "
-                   f"({current.retries_left} retr{'y' if current.retries_left == 1 else 'ies'} "
-                   f"left): {result.error or ''}".rstrip(": "),
+                   f"({left} retr{'y' if left == 1 else 'ies'} left): "
+                   f"{failure_reason(result)}".rstrip(": "),
     }], task_id=task_id, source=current.target or "", now=result.finished_at)
     conn.execute(
         update(tasks)

@@ -22,6 +22,7 @@ import pytest
 from runplane.engine import sandbox
 from runplane.engine.execution import ExecutionResult
 from runplane.engine.subprocess_executor import SubprocessExecutor
+from runplane.engine.zygote import STATUS_FD
 from tests.unit.executor_harness import (
     Harness,
     gone,
@@ -316,11 +317,23 @@ def test_many_runs_at_once(run: Run, harness: Harness) -> None:
     assert time.monotonic() - started < 5.0  # together: one after the other takes 8 s
 
 
-def test_only_standard_descriptors_are_inherited(run: Run) -> None:
-    result = run("import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))")
-    # 0, 1 and 2, and the descriptor listdir itself had open.
-    assert json.loads(result.stdout)[:3] == [0, 1, 2]
-    assert len(json.loads(result.stdout)) == 4
+def test_only_standard_descriptors_are_inherited(harness: Harness) -> None:
+    source = (
+        "import json, os, subprocess, sys\n"
+        "listing = 'import os; print(sorted(int(fd) for fd in os.listdir(\"/proc/self/fd\")))'\n"
+        "mine = sorted(int(fd) for fd in os.listdir('/proc/self/fd'))\n"
+        "theirs = subprocess.run([sys.executable, '-c', listing], capture_output=True,\n"
+        "                        text=True).stdout\n"
+        "print(json.dumps([mine, json.loads(theirs)]))\n"
+    )
+    mine, theirs = json.loads(harness.run(source).stdout)
+    # 0, 1 and 2, the descriptor listdir itself had open and, in a forked run, the run's own
+    # status pipe (its exit status is reported there as it ends): nothing of other runs.
+    status = [STATUS_FD] if harness.zygote_pid is not None else []
+    assert mine[:3] == [0, 1, 2] and set(status) <= set(mine)
+    assert len(mine) == 4 + len(status), mine
+    # And nothing but 0, 1 and 2 for what the script starts.
+    assert theirs[:3] == [0, 1, 2] and len(theirs) == 4, theirs
 
 
 def test_temp_files_go_to_the_run_dir(run: Run) -> None:

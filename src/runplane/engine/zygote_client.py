@@ -2,7 +2,7 @@
 
 Orders go down the zygote's stdin as JSON behind a (length, order id) header; reports come back on a
 SOCK_SEQPACKET socket pair, one JSON message per packet, so a "started" report can carry the
-read ends of the run's stdout and stderr pipes (SCM_RIGHTS) with message boundaries intact.
+read ends of the run's stdout, stderr and status pipes (SCM_RIGHTS), message boundaries intact.
 The zygote creates those pipes and forks; it also reaps, so it reports each exit.
 
 When the zygote dies (EOF on the socket), every order in flight is answered as lost: `started`
@@ -55,8 +55,8 @@ class Order:
     """One run ordered from the zygote, until its child is reaped."""
 
     id: int
-    # (pid, stdout read fd, stderr read fd); the awaiting side owns the two descriptors.
-    started: asyncio.Future[tuple[int, int, int]]
+    # (pid, stdout, stderr and status read fds); the awaiting side owns the descriptors.
+    started: asyncio.Future[tuple[int, int, int, int]]
     exited: asyncio.Future[int | None]  # the returncode; None: the zygote died first
     pid: int | None = field(default=None)
 
@@ -161,7 +161,7 @@ class Zygote:
         while self.alive:
             try:
                 data, fds, _flags, _address = socket.recv_fds(
-                    self._reports, _REPORT_MAX_BYTES, 2, socket.MSG_CMSG_CLOEXEC
+                    self._reports, _REPORT_MAX_BYTES, 3, socket.MSG_CMSG_CLOEXEC
                 )
             except (BlockingIOError, InterruptedError):
                 return
@@ -202,13 +202,13 @@ class Zygote:
                 order.exited.set_result(message["returncode"])
 
     def _started(self, order: Order | None, pid: int, fds: list[int]) -> None:
-        if order is None or order.started.done() or len(fds) != 2:
+        if order is None or order.started.done() or len(fds) != 3:
             # Nobody waits for this run any more (cancelled, or gave up): it must not run.
             _kill_group(pid)
             _close(fds)
             return
         order.pid = pid
-        order.started.set_result((pid, fds[0], fds[1]))
+        order.started.set_result((pid, fds[0], fds[1], fds[2]))
 
     def _died(self) -> None:
         if not self.alive:
@@ -228,6 +228,46 @@ class Zygote:
             self._gone.set_result(None)
         if self._ready.done() and not self._stopping:  # a failed start is the caller's error
             self._on_death(self)
+
+
+class ReportedStatus:
+    """A run's status pipe: `status` resolves to the exit status its child reported just
+    before exiting, or None if the pipe closed without one (the child died on the way)."""
+
+    def __init__(self, fd: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd = fd
+        self._data = b""
+        self.status: asyncio.Future[int | None] = self._loop.create_future()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self._fd, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        self._data = (self._data + chunk)[:64]
+        if chunk and not self._data.endswith(b"\n"):
+            return
+        value = self._data.strip()
+        self._finish(int(value) if value.lstrip(b"-").isdigit() else None)
+
+    def _finish(self, status: int | None) -> None:
+        if not self.status.done():
+            self.status.set_result(status)
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        if not self.status.done():
+            self.status.set_result(None)
 
 
 def _kill_group(pgid: int) -> None:

@@ -53,6 +53,7 @@ from runplane.engine.watchdog import wait_for_exit
 from runplane.engine.zygote_client import (
     ForkRefused,
     Order,
+    ReportedStatus,
     Zygote,
     ZygoteDied,
     ZygoteUnavailable,
@@ -72,6 +73,16 @@ def _kill_run(order: Order, pid: int) -> None:
     if not order.exited.done():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+async def _ended(order: Order, reported: ReportedStatus) -> int | None:
+    """The run's exit status, as soon as the child reports it, else once the zygote has
+    reaped it (None: the zygote died first)."""
+    done, _ = await asyncio.wait({order.exited, reported.status},
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if reported.status in done and reported.status.result() is not None:
+        return reported.status.result()
+    return await order.exited
 
 
 class _Stuck(Exception):
@@ -159,7 +170,8 @@ class ZygoteExecutor:
                    progress: Callable[[], int] | None = None) -> ProcessEnd:
         output = CappedOutput(limits.output_bytes)
         try:
-            pid, stdout_fd, stderr_fd, order = await self._fork(zygote, message, limits)
+            pid, stdout_fd, stderr_fd, status_fd, order = await self._fork(zygote, message,
+                                                                           limits)
         except ZygoteDied:
             return ProcessEnd.of(None, False, output, failure=ZYGOTE_DIED)
         except ZygoteUnavailable as exc:
@@ -171,12 +183,14 @@ class ZygoteExecutor:
         except _Stuck:
             return ProcessEnd.of(None, False, output, failure=ZYGOTE_STUCK)
         self._running.add(pid)
+        reported = ReportedStatus(status_fd)
         try:
             drain = await PipeDrain.open(stdout_fd, stderr_fd, output)
             try:
-                return await self._watch(order, pid, drain, limits, progress)
+                return await self._watch(order, pid, drain, reported, limits, progress)
             finally:
                 drain.close()  # a process that escaped the group may still hold the pipes
+                reported.close()
         except BaseException:  # cancelled (e.g. shutdown): leave nothing running, re-raise
             _kill_run(order, pid)
             await wait_quietly(order.exited, REAP_GRACE_SECONDS)
@@ -185,8 +199,9 @@ class ZygoteExecutor:
             self._running.discard(pid)
 
     async def _fork(self, zygote: Zygote, message: bytes, limits: Limits
-                    ) -> tuple[int, int, int, Order]:
-        """Order the run; answer its pid, its stdout and stderr read ends, and the order.
+                    ) -> tuple[int, int, int, int, Order]:
+        """Order the run; answer its pid, its stdout, stderr and status read ends, and the
+        order.
 
         A zygote that dies before reporting "started" never let the script run (its child,
         if any, dies in setup with it): that order is retried once on a fresh zygote. This
@@ -195,7 +210,7 @@ class ZygoteExecutor:
         for attempt in (1, 2):
             order = await zygote.order(message)
             try:
-                pid, stdout_fd, stderr_fd = await asyncio.wait_for(
+                pid, stdout_fd, stderr_fd, status_fd = await asyncio.wait_for(
                     order.started, limits.timeout_seconds
                 )
             except ZygoteDied:
@@ -206,17 +221,25 @@ class ZygoteExecutor:
             except TimeoutError:  # wedged: replace it (a late "started" is killed on arrival)
                 zygote.kill()
                 raise _Stuck from None
-            return pid, stdout_fd, stderr_fd, order
+            return pid, stdout_fd, stderr_fd, status_fd, order
         raise AssertionError("unreachable")
 
-    async def _watch(self, order: Order, pid: int, drain: PipeDrain, limits: Limits,
-                     progress: Callable[[], int] | None) -> ProcessEnd:
-        timed_out = not await wait_for_exit(order.exited, limits.timeout_seconds, progress)
+    async def _watch(self, order: Order, pid: int, drain: PipeDrain, reported: ReportedStatus,
+                     limits: Limits, progress: Callable[[], int] | None) -> ProcessEnd:
+        ended = asyncio.ensure_future(_ended(order, reported))
+        try:
+            timed_out = not await wait_for_exit(ended, limits.timeout_seconds, progress)
+        finally:
+            ended.cancel()  # if still waiting (timed out, or we are cancelled)
         if timed_out:
             _kill_run(order, pid)
-        await wait_quietly(order.exited, REAP_GRACE_SECONDS)
-        returncode = order.exited.result() if order.exited.done() else None
-        lost = order.exited.done() and returncode is None
+            await wait_quietly(order.exited, REAP_GRACE_SECONDS)
+            returncode = order.exited.result() if order.exited.done() else None
+        else:
+            # Reported by the child as it exited, or by the zygote once it reaped it (which
+            # also kills what the run left in its group).
+            returncode = ended.result()
+        lost = returncode is None and order.exited.done()
         if lost:
             # The zygote died first: nobody reaped the child, so its pid still names its
             # group (or init reaped it just now, a window of microseconds).

@@ -31,6 +31,8 @@ class FakeDatabase:
     async def read(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return work(object(), *args, **kwargs)
 
+    read_small = read
+
 
 def fake_core(**settings: Any) -> Any:
     return SimpleNamespace(settings=Settings(**settings), database=FakeDatabase())

@@ -24,7 +24,7 @@ async def healthz(request: Request) -> JSONResponse:
         "worker_slots": core.settings.workers,
     }
     try:
-        await core.database.read(ping)
+        await core.database.read_small(ping)
     except StoreUnavailable as error:
         body.update(status="unavailable", error=error.message)
         return JSONResponse(body, status_code=503)

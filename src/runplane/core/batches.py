@@ -113,7 +113,7 @@ async def _find(core: Core, key: ApiKey, instance_name: str, async_id: Any, role
     require(key, role, instance)
     if not isinstance(async_id, str) or not async_id:
         raise missing
-    batch = await core.database.read(store.get_batch, instance.id, async_id.strip().lower())
+    batch = await core.database.read_small(store.get_batch, instance.id, async_id.strip().lower())
     if batch is None:
         raise missing
     return batch

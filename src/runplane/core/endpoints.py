@@ -106,7 +106,7 @@ async def find(core: Core, instance: Instance, name: str) -> ScriptEndpoint:
     # A name no endpoint can have is not looked up (a NUL in it would fail the query).
     if not NAME_PATTERN.match(name.lower()):
         raise NotFound("Script Endpoint", "Not found.")
-    endpoint = await core.database.read(store.get_endpoint, instance.id, name.lower())
+    endpoint = await core.database.read_small(store.get_endpoint, instance.id, name.lower())
     if endpoint is None:
         raise NotFound("Script Endpoint", "Not found.")
     return endpoint
@@ -189,7 +189,7 @@ async def _look_up(core: Core, credential: str | None, public: bool, instance_na
     key, instance, permission, endpoint, script."""
     if not public and not credential:
         raise Unauthenticated(NO_CREDENTIALS)
-    found = await core.database.read(
+    found = await core.database.read_small(
         _find_all, core.key_secret, credential, public, instance_name, find
     )
     instance = found_instance(found.instance)

@@ -47,7 +47,7 @@ def found(instance: Instance | None) -> Instance:
 
 async def find(core: Core, name: str) -> Instance:
     """The named instance, or NotFound."""
-    return found(await core.database.read(store.get_instance, lookup_name(name)))
+    return found(await core.database.read_small(store.get_instance, lookup_name(name)))
 
 
 async def visible(core: Core, key: ApiKey, name: str) -> Instance:

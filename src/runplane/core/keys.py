@@ -67,13 +67,13 @@ async def authenticate_in(core: Core, presented: str | None,
         instance = instance_store.get_instance(conn, lookup_name(instance_of(key)))
         return key, found_instance(instance)
 
-    return await core.database.read(look_up)
+    return await core.database.read_small(look_up)
 
 
 async def authenticate(core: Core, key: str | None) -> ApiKey:
     if not key:
         raise Unauthenticated(NO_CREDENTIALS)
-    return await core.database.read(key_of, core.key_secret, key)
+    return await core.database.read_small(key_of, core.key_secret, key)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ async def queue_script_run(
         return run, handoff.claim_new(conn, core.handoff, SCRIPT_RUN, run.id, reserved)
 
     return await handoff.queue_with_handoff(
-        core.handoff, SCRIPT_RUN, 1, lambda reserved: core.database.write(insert, reserved),
+        core.handoff, SCRIPT_RUN, 1, lambda reserved: core.database.write_small(insert, reserved),
         lambda: core.signals.work_queued(SCRIPT_RUN),
     )
 
@@ -82,7 +82,7 @@ async def run_script(
     core: Core, key: ApiKey, instance_name: str, number: int, payload: Any,
     callback_url: Any = None,
 ) -> tuple[Script, Run]:
-    found, script = await core.database.read(
+    found, script = await core.database.read_small(
         instance_and_script, lookup_name(instance_name), number
     )
     instance = found_instance(found)
@@ -116,7 +116,7 @@ async def get_trace(
     instance = await find_instance(core, instance_name)
     require(key, Role.read, instance)
     script = await find_script(core, instance, script_number)
-    run = await core.database.read(store.get_script_run, script.id, trace_number)
+    run = await core.database.read_small(store.get_script_run, script.id, trace_number)
     if run is None:
         raise NotFound("Trace", "Not found.")
     return run
@@ -155,7 +155,7 @@ async def wait_for_run(core: Core, run_id: int, timeout: float, *, fresh: bool =
             if run is not None and run.output is not None:
                 return run
             if look or ended:
-                run = await core.database.read(store.get_run, run_id, with_output=True)
+                run = await core.database.read_small(store.get_run, run_id, with_output=True)
                 if run is None or run.is_final:
                     return run
             remaining = deadline - loop.time()

@@ -80,7 +80,7 @@ def found(script: Script | None) -> Script:
 
 
 async def find(core: Core, instance: Instance, number: int) -> Script:
-    return found(await core.database.read(store.get_script, instance.id, number))
+    return found(await core.database.read_small(store.get_script, instance.id, number))
 
 
 async def get(core: Core, key: ApiKey, instance_name: str, number: int) -> Script:

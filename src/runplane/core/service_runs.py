@@ -46,6 +46,8 @@ TARGET_KEYS = ("devices", "pools", "ip_addresses")
 # runplane's own key of a run_service body: POST the ended run there (signed, retried).
 CALLBACK_KEY = "callback_url"
 RUNTIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# Up to this many targets a run's lookups and insert are small units (database.py).
+SMALL_UNIT_ROWS = 64
 RUNTIME_TRIES = 50
 NO_RESULTS_YET = "No results yet."
 RESULT_NOT_SET = "Result not set by user code on service instance"
@@ -113,7 +115,12 @@ async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | N
         targets = TargetNames.of(names["devices"], names["pools"], names["ip_addresses"])
         return service, resolve_in(conn, instance.id, targets, ignore_invalid=ignore_invalid)
 
-    service, resolved = await core.database.read(look_up)
+    # A request naming a few devices or addresses (no pool, which may hold all of them) is
+    # a small read; the service's own targets may be anything.
+    named = [value for value in given.values() if isinstance(value, list)]
+    small = bool(given) and "pools" not in given and sum(map(len, named)) <= SMALL_UNIT_ROWS
+    read = core.database.read_small if small else core.database.read
+    service, resolved = await read(look_up)
     # Every target named was unknown: with ignore_invalid_targets there is nothing left to run
     # (running once without a device, as for a service without targets, would be wrong).
     if resolved.errors and (not ignore_invalid or not resolved.devices):
@@ -173,10 +180,13 @@ async def _queue_run(
             service_type=service.type if per_device else None,
         )
 
+    small = len(targets) <= SMALL_UNIT_ROWS
+    write_run = core.database.write_small if small else core.database.write
+
     async def write(reserved: int) -> tuple[Run, list[list[ClaimedTask]]]:
         for bump in range(RUNTIME_TRIES):
             try:
-                made = await core.database.write(insert, new_runtime(now, bump), reserved)
+                made = await write_run(insert, new_runtime(now, bump), reserved)
             except IntegrityError:
                 continue  # another process took this runtime in the same microsecond
             if made is not None:
@@ -281,7 +291,7 @@ def _service_of(conn: Connection, run: Run) -> Service | None:
 
 
 async def find_run(core: Core, instance: Instance, runtime: str) -> Run:
-    run = await core.database.read(run_store.get_run_by_runtime, runtime)
+    run = await core.database.read_small(run_store.get_run_by_runtime, runtime)
     if run is None or run.instance_id != instance.id or run.kind != SERVICE_RUN:
         raise NotFound("Run", f"No run with runtime '{runtime}'.")
     return run

@@ -164,7 +164,7 @@ class Sender:
     async def claim(self, limit: int) -> list[OutboxEntry]:
         now = utcnow()
         lease = timedelta(seconds=2 * self.core.settings.callback_timeout + LEASE_MARGIN)
-        return await self.core.database.write(
+        return await self.core.database.write_small(
             store.claim_due, owner=self.name, limit=limit, now=now, lease_until=now + lease,
         )
 
@@ -201,7 +201,7 @@ class Sender:
         code = posted.code
         attempt = Attempt(attempted_at=attempted_at, duration_ms=duration_ms,
                           status_code=code, error=posted.error)
-        await self.core.database.write(
+        await self.core.database.write_small(
             store.record_attempt, entry_id=entry.id, owner=self.name, attempt=attempt,
             status=outcome.status, next_attempt_at=outcome.next_attempt_at, error=outcome.error,
         )

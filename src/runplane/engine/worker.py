@@ -246,7 +246,7 @@ class Worker:
     async def claim_tasks(self, limit: int, kinds: tuple[str, ...]) -> claims.Claimed:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.core.settings.lease_seconds)
-        return await self.core.database.write(
+        return await self.core.database.write_small(
             claims.claim_tasks, owner=self.name, limit=limit, now=now, lease_until=lease_until,
             kinds=kinds, instance_limit=self.core.settings.instance_concurrency or None,
             grouping=self.grouping,
@@ -296,7 +296,7 @@ class Worker:
         delay = 0.05
         for attempt in range(RECORD_RETRIES):
             try:
-                recorded = await self.core.database.write(
+                recorded = await self.core.database.write_small(
                     queue.finish_tasks, owner=self.name, now=utcnow(), outcomes=outcomes,
                 )
                 break
@@ -330,7 +330,7 @@ class Worker:
 
     async def renew(self) -> int:
         lease_until = utcnow() + timedelta(seconds=self.core.settings.lease_seconds)
-        return await self.core.database.write(
+        return await self.core.database.write_small(
             queue.renew_leases, owner=self.name, task_ids=list(self._running),
             lease_until=lease_until,
         )
@@ -353,7 +353,7 @@ class Worker:
             if not self._running:
                 continue
             try:
-                stopped = await self.core.database.read(queue.stopped_tasks, owner=self.name)
+                stopped = await self.core.database.read_small(queue.stopped_tasks, owner=self.name)
             except StoreUnavailable as error:
                 log.warning("checking for stopped runs failed: %s", error)
                 continue

@@ -20,6 +20,7 @@ group of jobs); everything it runs goes to the thread that holds it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,9 +30,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from runplane.errors import StoreUnavailable
+from runplane.store.inline import Busy, InlineSqlite
+
+log = logging.getLogger("runplane.store")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READER_THREADS = 4
@@ -60,7 +64,8 @@ def sync_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg")
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+                    autocheckpoint: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (the driver's implicit BEGIN is always DEFERRED).
@@ -68,8 +73,10 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -100,9 +107,15 @@ class Database:
             self._writes = ThreadPoolExecutor(1, "runplane-db-write")
             self._reads = ThreadPoolExecutor(SQLITE_READER_THREADS, "runplane-db-read")
         self.engine = create_engine(target, **options)
+        self._writer = self.engine.execution_options(**{_WRITE: True})
+        self._inline: InlineSqlite | None = None
         if self.dialect == "sqlite":
             _prepare_sqlite(self.engine)
-        self._writer = self.engine.execution_options(**{_WRITE: True})
+            inline = create_engine(target, poolclass=StaticPool,
+                                   connect_args={"check_same_thread": False})
+            _prepare_sqlite(inline, busy_timeout_ms=0, autocheckpoint=False)
+            self._inline = InlineSqlite(inline, inline.execution_options(**{_WRITE: True}),
+                                        self._checkpoint_soon)
 
     @property
     def is_postgres(self) -> bool:
@@ -118,6 +131,34 @@ class Database:
         """Run `work(conn, ...)` in one read-only transaction (a consistent snapshot)."""
         unit = partial(self._run_read, work, args, kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._reads, unit)
+
+    async def write_small(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`write` for a unit that touches a handful of rows: on SQLite it runs at once on
+        this thread if the database is free (store/inline.py), else as `write` does."""
+        if self._inline is not None:
+            try:
+                return self._inline.run(work, args, kwargs, writing=True)
+            except Busy:
+                pass
+        return await self.write(work, *args, **kwargs)
+
+    async def read_small(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`read` for a unit that reads a handful of rows (see write_small)."""
+        if self._inline is not None:
+            try:
+                return self._inline.run(work, args, kwargs, writing=False)
+            except Busy:
+                pass
+        return await self.read(work, *args, **kwargs)
+
+    def _checkpoint_soon(self) -> None:
+        """A passive WAL checkpoint on the writer thread (never blocks a writer or reader)."""
+        future = self._writes.submit(self._checkpoint)
+        future.add_done_callback(_log_failure)
+
+    def _checkpoint(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _run_write(self, work: Callable[..., T], args: Any, kwargs: Any) -> T:
         with _translated("write"), self._writer.begin() as conn:
@@ -145,7 +186,14 @@ class Database:
         loop = asyncio.get_running_loop()
         for pool in {self._writes, self._reads}:
             await loop.run_in_executor(None, partial(pool.shutdown, wait=True))
+        if self._inline is not None:
+            self._inline.close()
         self.engine.dispose()
+
+
+def _log_failure(future: Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("WAL checkpoint failed: %s", future.exception())
 
 
 _COMMIT, _ROLLBACK = object(), object()

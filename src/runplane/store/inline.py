@@ -1,0 +1,77 @@
+"""Small SQLite units of work on the calling thread (the event loop's), when the file is free.
+
+A unit that touches a handful of rows takes SQLite tens of microseconds; handing it to a
+database thread and back costs several times that in thread switches and GIL handoffs. So a
+small unit first runs here, on a connection of its own that never waits: its busy timeout
+is zero, so BEGIN IMMEDIATE either gets the write lock at once or fails, and the unit (rolled
+back, nothing done) then goes to the database threads, which wait for the lock as usual. A
+WAL reader never waits for a writer, so reads practically always run here.
+
+Checkpoints are not run from here (they can take milliseconds of disk I/O): the connection has
+no automatic checkpoint, and every CHECKPOINT_EVERY commits a passive one is asked of the
+writer thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, exc
+
+from runplane.errors import StoreUnavailable
+
+log = logging.getLogger("runplane.store")
+
+T = TypeVar("T")
+CHECKPOINT_EVERY = 256
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+class Busy(Exception):
+    """The database was locked: the unit did nothing here and must run on a thread."""
+
+
+def is_busy(error: exc.DBAPIError) -> bool:
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "database is locked" in str(error.orig)
+
+
+class InlineSqlite:
+    """One connection, used only from the event loop's thread, one unit at a time."""
+
+    def __init__(self, engine: Engine, writer: Engine, checkpoint_due: Callable[[], None]
+                 ) -> None:
+        """`engine`: a single-connection engine set up never to wait (see database.py);
+        `writer`: the same, beginning its transactions with BEGIN IMMEDIATE."""
+        self._engine = engine
+        self._writer = writer
+        self._checkpoint_due = checkpoint_due
+        self._commits = 0
+
+    def run(self, work: Callable[..., T], args: Any, kwargs: Any, *, writing: bool) -> T:
+        """The unit's result; Busy if the database was locked (nothing was done)."""
+        try:
+            if writing:
+                with self._writer.begin() as conn:
+                    result = work(conn, *args, **kwargs)
+            else:
+                with self._engine.connect() as conn:
+                    result = work(conn, *args, **kwargs)
+        except (exc.OperationalError, exc.InterfaceError) as error:
+            if is_busy(error):
+                raise Busy from error
+            raise StoreUnavailable(
+                f"the database refused the {'write' if writing else 'read'}: {error.orig}"
+            ) from error
+        if writing:
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                self._checkpoint_due()
+        return result
+
+    def close(self) -> None:
+        self._engine.dispose()

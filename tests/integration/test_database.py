@@ -1,0 +1,116 @@
+"""Units of work (store/database.py) on a real database: threads, held transactions, and the
+small units that SQLite runs on the calling thread when the file is free (store/inline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+
+from runplane.errors import NotFound
+from runplane.store import inline
+from runplane.store.database import Database
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def database(database_url: str) -> Any:
+    opened = Database(database_url)
+    await opened.write(lambda conn: conn.execute(text(
+        "CREATE TABLE IF NOT EXISTS scratch (n INTEGER)")))
+    yield opened
+    await opened.write(lambda conn: conn.execute(text("DROP TABLE scratch")))
+    await opened.close()
+
+
+def add(conn: Connection, n: int) -> int:
+    conn.execute(text("INSERT INTO scratch (n) VALUES (:n)"), {"n": n})
+    return int(conn.execute(text("SELECT count(*) FROM scratch")).scalar_one())
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM scratch")).scalar_one())
+
+
+def add_then_fail(conn: Connection, n: int) -> None:
+    add(conn, n)
+    raise NotFound("Thing", "Not found.")
+
+
+async def test_small_units_commit_and_roll_back_like_the_others(database: Database) -> None:
+    assert await database.write_small(add, 1) == 1
+    assert await database.write(add, 2) == 2
+    with pytest.raises(NotFound):
+        await database.write_small(add_then_fail, 3)
+    with pytest.raises(NotFound):
+        await database.write(add_then_fail, 4)
+    assert await database.read_small(count) == 2 == await database.read(count)
+
+
+async def test_a_small_write_waits_on_a_thread_when_the_file_is_locked(
+    database: Database, database_url: str
+) -> None:
+    """On SQLite another process (here: a raw connection) holds the write lock: the small
+    unit must not fail nor block the event loop; it runs on the writer thread once the lock
+    is free."""
+    if database.is_postgres:
+        pytest.skip("PostgreSQL units always run on database threads")
+    path = database_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        ticks = 0
+
+        async def ticking() -> None:  # the loop keeps turning meanwhile
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        clock = asyncio.create_task(ticking())
+        assert await database.write_small(add, 1) == 1
+        clock.cancel()
+        assert ticks >= 10, ticks
+    finally:
+        release.join()
+        other.close()
+
+
+async def test_checkpoints_are_asked_of_the_writer_thread(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.is_postgres:
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 5)
+    names: list[str] = []
+    real = database._checkpoint
+
+    def checkpoint() -> None:
+        names.append(threading.current_thread().name)
+        real()
+
+    monkeypatch.setattr(database, "_checkpoint", checkpoint)
+    for n in range(11):
+        await database.write_small(add, n)
+    await database.write(count)  # after the checkpoints queued on the writer thread
+    assert len(names) == 2 and all(name.startswith("runplane-db-write") for name in names)
+
+
+async def test_a_held_transaction_makes_small_writes_queue_behind_it(
+    database: Database
+) -> None:
+    if database.is_postgres:
+        pytest.skip("PostgreSQL writers do not wait for each other unless their rows meet")
+    async with database.transaction() as held:
+        await held.run(add, 1)
+        writing = asyncio.create_task(database.write_small(add, 2))
+        await asyncio.sleep(0.1)
+        assert not writing.done()  # the file is locked by the held transaction
+    assert await writing == 2

@@ -115,6 +115,19 @@ _TASKS_COUNTED = (
     .returning(runs.c.tasks_done, runs.c.tasks_total, runs.c.tasks_failed,
                runs.c.started_at, runs.c.stop_requested)
 )
+# A run of one task, ended by its task's end (the status is the task's, or "aborted" if the
+# run was being stopped); no row when the run has other tasks.
+_SINGLE_RUN_ENDED = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"), runs.c.tasks_total == 1, runs.c.tasks_done == 0)
+    .values({
+        **bound_values(runs, "finished_at", "duration_ms", "error"),
+        "tasks_done": 1, "tasks_failed": bindparam("failed"),
+        "status": case((runs.c.stop_requested.is_(True), ABORTED),
+                       else_=bindparam("set_status")),
+    })
+    .returning(*RUN_COLUMNS)
+)
 _RUN_ENDED = (
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
@@ -212,6 +225,13 @@ def _count_done(
     target: str | None = None,
 ) -> FinishedRun | None:
     """Count `done` tasks of the run as ended; end the run when none is left."""
+    if done == 1 and last is not None:  # the usual case of a script run: one statement
+        row = conn.execute(_SINGLE_RUN_ENDED, {"run_id": run_id, "failed": failed, **values_of(
+            status=last.status, finished_at=at, duration_ms=last.duration_ms,
+            error=last.error,
+        )}).first()
+        if row is not None:
+            return _ended(conn, run_from_row(row, output=task_output(last, target)))
     counts = conn.execute(
         _TASKS_COUNTED, {"run_id": run_id, "done": done, "failed": failed}
     ).one()
@@ -241,15 +261,21 @@ def _end_run(
     conn: Connection, run_id: int, *, status: str, finished_at: datetime,
     duration_ms: int, error: str | None, output: TaskOutput | None = None,
 ) -> FinishedRun:
-    """The one place a run becomes final (anything that must happen with it belongs here)."""
-    run = run_from_row(conn.execute(_RUN_ENDED, {"run_id": run_id, **values_of(
+    """The one place a run becomes final (anything that must happen with it belongs in
+    `_ended`, which a single-task run's one-statement end calls too)."""
+    return _ended(conn, run_from_row(conn.execute(_RUN_ENDED, {"run_id": run_id, **values_of(
         status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
-    )}).one(), output=output)
+    )}).one(), output=output))
+
+
+def _ended(conn: Connection, run: Run) -> FinishedRun:
+    """What must happen in the transaction where a run became final."""
     if run.callback_url:
         # A run's callback is written with its end, so a crash cannot part the two.
-        outbox.insert_run_callback(conn, run_id, finished_at)
-    notify.run_ended(conn, run_id)
-    return FinishedRun(run_id=run_id, status=status, run=run)
+        assert run.finished_at is not None
+        outbox.insert_run_callback(conn, run.id, run.finished_at)
+    notify.run_ended(conn, run.id)
+    return FinishedRun(run_id=run.id, status=run.status, run=run)
 
 
 def task_output(result: TaskResult, target: str | None) -> TaskOutput:

@@ -1,10 +1,11 @@
 """The worker loop: claim tasks, perform them, record the results, keep the leases alive.
 
 One worker runs in each process that executes (inside `runplane serve`, or `runplane
-worker`). It has lanes: the execution lane (scripts, service targets: a child process each)
-with `workers` slots, and the control lane (batch drivers) with `control_slots` slots. It never
-speaks SQL itself; it calls the store's queue operations. Steps are named for what they do:
-claim, perform, record, renew, reap.
+worker`). It has lanes: the execution lane (scripts, service targets: a child process each,
+or one for a group of a snippet run's targets) with `workers` slots, and the control lane
+(batch drivers) with `control_slots` slots. Runs made in this process may be handed to it as
+they are made (core/handoff.py). It never speaks SQL itself; it calls the store's claim and
+queue operations. Steps are named for what they do: claim, perform, record, renew, reap.
 """
 
 from __future__ import annotations

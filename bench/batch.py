@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from tests.support.receiver import Receiver
 
+from bench import machine_speed
 from bench.run import machine
 from bench.server import KEY_LINE, RUNPLANE, free_port, tail
 
@@ -160,10 +161,13 @@ def show(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    facts = machine()
     with tempfile.TemporaryDirectory(prefix="runplane-bench-batch-") as temporary:
         results = run(args, Path(temporary))
-    results["machine"] = machine()
+    facts["speed_loop_ms_at_end"] = machine_speed.loop_ms()
+    results["machine"] = facts
     show(results)
+    print(machine_speed.describe(facts["speed_loop_ms_at_start"], facts["speed_loop_ms_at_end"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)

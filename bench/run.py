@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import report, runplane_runs
+from bench import machine_speed, report, runplane_runs
 from bench.server import Server, Unavailable, tail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +96,7 @@ def machine() -> dict[str, Any]:
         "git_dirty": bool(git("status", "--porcelain")),
         "versions": {name: version(name) for name in ("runplane", "celery", "redis", "httpx")},
         "loadavg_at_start": os.getloadavg(),
+        "speed_loop_ms_at_start": machine_speed.loop_ms(),
     }
 
 
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print("[bold]celery[/]: worker --concurrency 2 --pool prefork")
             results["celery"] = measure_celery(Path(temp) / "celery", args)
     facts["loadavg_at_end"] = os.getloadavg()
+    facts["speed_loop_ms_at_end"] = machine_speed.loop_ms()
     facts["bench_seconds"] = round(time.monotonic() - started, 1)
     checks = report.targets(results)
     report.print_report(results, checks, console)
@@ -165,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                          "memory_executors": sorted(args.memory_executors)},
                 "results": results, "targets": checks}
     report.write_json(args.out, document)
+    console.print(machine_speed.describe(facts["speed_loop_ms_at_start"],
+                                         facts["speed_loop_ms_at_end"]))
     console.print(f"written to {args.out}")
     return 1 if any(row.get("error") for row in results.values()) else 0
 

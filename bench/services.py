@@ -45,7 +45,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench import procinfo, runplane_runs
+from bench import machine_speed, procinfo, runplane_runs
 from bench.measure import Latency
 from bench.run import machine
 from bench.server import Server, Unavailable, tail
@@ -481,9 +481,12 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[bold]runplane, executor {executor}[/]")
             results[executor] = measure(executor, Path(temp) / executor, args)
     facts["loadavg_at_end"] = os.getloadavg()
+    facts["speed_loop_ms_at_end"] = machine_speed.loop_ms()
     facts["bench_seconds"] = round(time.monotonic() - started, 1)
     checks = targets(results)
     print_report(results, checks)
+    console.print(machine_speed.describe(facts["speed_loop_ms_at_start"],
+                                         facts["speed_loop_ms_at_end"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plan = {"devices": args.devices, "max_processes": args.max_processes,
             "sync_calls": args.sync_calls, "warmup": args.warmup,

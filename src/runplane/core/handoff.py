@@ -15,6 +15,7 @@ slots are freed. The core only knows this protocol; the worker implements it.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Protocol, TypeVar
@@ -67,13 +68,17 @@ def claim_new(conn: Connection, handoff: Handoff | None, kind: str, run_id: int,
             kinds=(kind,), instance_limit=handoff.instance_limit, run_id=run_id,
             grouping=grouping,
         ).groups
-    grouped = grouping.size > 1 and service_type in grouping.service_types
-    count = min(tasks_total, reserved * grouping.size if grouped else reserved)
+    # As a claim would group them (claims.plan_groups): the run's targets shared out over
+    # the slots, at most grouping.size to a group; a big run fills whole groups even when
+    # max_parallel lets fewer of them run at once (fewer forks, as many targets in flight).
+    group_size = 1
+    if grouping.size > 1 and service_type in grouping.service_types:
+        group_size = min(grouping.size, math.ceil(tasks_total / reserved))
+    count = min(tasks_total, reserved * group_size)
     if max_parallel is not None:
         count = min(count, max_parallel)
     return claims.claim_new_run(conn, run_id=run_id, owner=handoff.owner, count=count,
-                                slots=reserved, now=now, lease_until=lease_until,
-                                grouped=grouped)
+                                group_size=group_size, now=now, lease_until=lease_until)
 
 
 async def queue_with_handoff(

@@ -249,28 +249,22 @@ def plan_groups(
     return groups, held_back
 
 
-def claim_new_run(conn: Connection, *, run_id: int, owner: str, count: int, slots: int,
-                  now: datetime, lease_until: datetime, grouped: bool = False
-                  ) -> list[list[ClaimedTask]]:
-    """Lease the first `count` tasks of a run made in this very transaction to `owner`, as
-    `slots` groups (balanced) if `grouped`, else one task to a slot.
+def claim_new_run(conn: Connection, *, run_id: int, owner: str, count: int, group_size: int,
+                  now: datetime, lease_until: datetime) -> list[list[ClaimedTask]]:
+    """Lease the first `count` tasks of a run made in this very transaction to `owner`, in
+    groups of `group_size` (1: a task to a slot).
 
     Nothing of a new run is running yet, so its own limit is `count` (the caller keeps it
-    within max_parallel) and no candidates need to be looked for. An instance limit does
-    need the running counts: use `claim_tasks` with `run_id` then.
+    within max_parallel and its slots) and no candidates need to be looked for. An instance
+    limit does need the running counts: use `claim_tasks` with `run_id` then.
     """
-    if not grouped:
-        count = min(count, slots)
     ids = conn.execute(_LEASE_FIRST, {
         "new_run": run_id, "count": count, "owner": owner, "lease_until": lease_until,
         "now": now,
     }).all()
     order = sorted(row.id for row in ids)
-    if not grouped:
-        plan = [[task_id] for task_id in order]
-    else:
-        size = max(1, math.ceil(len(order) / max(1, slots)))
-        plan = [order[start:start + size] for start in range(0, len(order), size)]
+    size = max(1, group_size)
+    plan = [order[start:start + size] for start in range(0, len(order), size)]
     return _build(conn, plan, ids, now)
 
 

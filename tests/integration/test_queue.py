@@ -210,3 +210,38 @@ async def test_run_max_parallel_is_respected_across_claims(core: Core, admin: Ap
     assert len(taken) == 3
     current = await core.database.read(run_store.get_run, run.id)
     assert current is not None and current.status == "processing"
+
+
+async def test_a_group_s_results_are_counted_once_and_end_the_run_with_the_last(
+    core: Core, admin: ApiKey
+) -> None:
+    await instances.create(core, admin, {"name": "group"})
+    instance = await core.database.read(instance_store.get_instance, "group")
+    assert instance is not None
+    run = await core.database.write(
+        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
+        number=None, trigger="api", payload={}, meta={}, targets=["a", "b", "c", "d"],
+        max_attempts=3, now=utcnow(),
+    )
+    ids = await claim(core, "w1", 4)
+    failed = TaskResult(status=FAILURE, exit_code=1, stdout="", stderr="boom",
+                        output_truncated=False, started_at=utcnow(), finished_at=utcnow(),
+                        duration_ms=1)
+    # Three results and one task given back (its process never began it).
+    first = await core.database.write(
+        queue.finish_tasks, owner="w1", now=utcnow(), lone=False,
+        outcomes=[(ids[0], ok_result()), (ids[1], failed), (ids[2], ok_result()),
+                  (ids[3], None)],
+    )
+    assert [item.accepted for item in first] == [True, True, True]
+    assert all(item.finished_run is None for item in first)
+    current = await core.database.read(run_store.get_run, run.id)
+    assert current is not None and (current.tasks_done, current.tasks_failed) == (3, 1)
+    [again] = await claim(core, "w2", 4)
+    assert again == ids[3]  # back in the queue, its attempt unspent
+    [last] = await core.database.write(
+        queue.finish_tasks, owner="w2", now=utcnow(), outcomes=[(again, ok_result())],
+    )
+    assert last.finished_run is not None and last.finished_run.status == FAILURE
+    ended = await core.database.read(run_store.get_run, run.id)
+    assert ended is not None and ended.tasks_done == 4 and ended.status == FAILURE

@@ -67,9 +67,10 @@ def reap_and_abandon(conn: Connection, now: datetime) -> tuple[int, list[Finishe
 def record_then_claim(
     conn: Connection, *, owner: str, now: datetime,
     outcomes: list[tuple[int, TaskResult | None]], successor: dict[str, Any] | None,
+    lone: bool = True,
 ) -> tuple[list[queue.Recorded], claims.Claimed | None]:
     """The results (queue.finish_tasks) and, if asked, a claim for the slot they free."""
-    recorded = queue.finish_tasks(conn, owner=owner, now=now, outcomes=outcomes)
+    recorded = queue.finish_tasks(conn, owner=owner, now=now, outcomes=outcomes, lone=lone)
     return recorded, claims.claim_tasks(conn, **successor) if successor else None
 
 
@@ -301,13 +302,13 @@ class Worker:
             results = [internal_failure(message) for _ in group]
         finally:
             self._executing.difference_update(ids)
-        await self._record_all(list(zip(ids, results, strict=True)), group[0].kind)
+        await self._record_all(list(zip(ids, results, strict=True)), group[0].kind, False)
 
     async def record(self, task: ClaimedTask, result: TaskResult) -> None:
-        await self._record_all([(task.task_id, result)], task.kind)
+        await self._record_all([(task.task_id, result)], task.kind, task.tasks_total == 1)
 
     async def _record_all(self, outcomes: list[tuple[int, TaskResult | None]],
-                          kind: str = EXECUTION_KINDS[0]) -> None:
+                          kind: str = EXECUTION_KINDS[0], lone: bool = True) -> None:
         """Write the results (None: give the task back, never begun) in one transaction; a
         briefly unavailable store is retried rather than losing them.
 
@@ -324,7 +325,7 @@ class Worker:
             try:
                 recorded, claimed = await self.core.database.write_small(
                     record_then_claim, owner=self.name, now=utcnow(), outcomes=outcomes,
-                    successor=successor,
+                    successor=successor, lone=lone,
                 )
                 break
             except StoreUnavailable as error:

@@ -132,6 +132,7 @@ def _specs_query() -> Select[Any]:
     return (
         select(
             runs.c.id.label("run_id"), runs.c.kind, runs.c.payload, runs.c.meta,
+            runs.c.tasks_total,
             runs.c.instance_id, instances.c.name.label("instance_name"),
             instances.c.config.label("instance_config"),
             scripts.c.id.label("script_id"), scripts.c.source, scripts.c.runtime_name,
@@ -311,4 +312,5 @@ def _claimed(task: Any, spec: Any) -> ClaimedTask:
         instance_id=spec.instance_id, instance_name=spec.instance_name,
         instance_config=spec.instance_config, payload=spec.payload, meta=spec.meta,
         target=task.target, target_data=task.target_data, script=script, service=service,
+        tasks_total=spec.tasks_total,
     )

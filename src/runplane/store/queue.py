@@ -136,6 +136,15 @@ _RUN_ENDED = (
 )
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """A task recorded as ended: what counting it in its run needs."""
+
+    run_id: int
+    target: str | None
+    result: TaskResult
+
+
 def finish_task(
     conn: Connection, *, task_id: int, owner: str | None, result: TaskResult
 ) -> Recorded:
@@ -146,17 +155,27 @@ def finish_task(
     When `owner` no longer holds the lease (the task was reaped and may be running
     elsewhere) the result is dropped, since another attempt owns the task.
     """
+    accepted, ended = _record(conn, task_id, owner, result)
+    if ended is None:
+        return Recorded(accepted=accepted)
+    return Recorded(accepted=True, finished_run=_count_ended(conn, [ended]))
+
+
+def _record(conn: Connection, task_id: int, owner: str | None, result: TaskResult
+            ) -> tuple[bool, _Ended | None]:
+    """The result written (or the task queued again for a retry): whether it was accepted,
+    and the task to count as ended in its run (None: not ended, or not ours)."""
     parameters = {"task_id": task_id, "owner": owner}
     if result.status not in (SUCCESS, ABORTED):  # it may have a retry left
         current = conn.execute(
             _RUNNING_TASK if owner is None else _LEASED_TASK, parameters
         ).first()
         if current is None:
-            return Recorded(accepted=False)
+            return False, None
         if current.retries_left > 0 and not current.stop_requested:
             _log(conn, current.run_id, current.target, task_id, result)
             _retry(conn, task_id, current, result)
-            return Recorded(accepted=True)
+            return True, None
     # The lease is checked by the update itself: no row, not ours (any more).
     ended = conn.execute(_TASK_ENDED if owner is None else _LEASED_TASK_ENDED, {
         **parameters, **values_of(
@@ -167,14 +186,22 @@ def finish_task(
         ),
     }).first()
     if ended is None:
-        return Recorded(accepted=False)
+        return False, None
     _log(conn, ended.run_id, ended.target, task_id, result)
-    failed = 1 if result.status != SUCCESS else 0
-    finished = _count_done(
-        conn, ended.run_id, done=1, failed=failed, at=result.finished_at, last=result,
-        target=ended.target,
-    )
-    return Recorded(accepted=True, finished_run=finished)
+    return True, _Ended(ended.run_id, ended.target, result)
+
+
+def _count_ended(conn: Connection, ended: Sequence[_Ended], *, lone: bool = True
+                 ) -> FinishedRun | None:
+    """Count tasks of one run as ended, in one statement; the run, if they were its last.
+    `lone` False: the caller knows the run has other tasks (no one-task end is tried)."""
+    last = ended[-1]
+    failed = sum(1 for item in ended if item.result.status != SUCCESS)
+    at = max(item.result.finished_at for item in ended)
+    single = len(ended) == 1
+    return _count_done(conn, last.run_id, done=len(ended), failed=failed, at=at,
+                       last=last.result if single else None,
+                       target=last.target if single else None, lone=lone and single)
 
 
 def _log(conn: Connection, run_id: int, target: str | None, task_id: int,
@@ -223,9 +250,10 @@ def _count_done(
     at: datetime,
     last: TaskResult | None = None,
     target: str | None = None,
+    lone: bool = True,
 ) -> FinishedRun | None:
     """Count `done` tasks of the run as ended; end the run when none is left."""
-    if done == 1 and last is not None:  # the usual case of a script run: one statement
+    if lone and done == 1 and last is not None:  # a script run's usual end: one statement
         row = conn.execute(_SINGLE_RUN_ENDED, {"run_id": run_id, "failed": failed, **values_of(
             status=last.status, finished_at=at, duration_ms=last.duration_ms,
             error=last.error,
@@ -401,11 +429,27 @@ def release(conn: Connection, *, owner: str, now: datetime,
 
 
 def finish_tasks(conn: Connection, *, owner: str, now: datetime,
-                 outcomes: Sequence[tuple[int, TaskResult | None]]) -> list[Recorded]:
-    """Record the results of several tasks in one transaction (a group's); a None result
-    gives its task back to the queue (never begun). Answers a Recorded per result given."""
-    recorded = [finish_task(conn, task_id=task_id, owner=owner, result=result)
-                for task_id, result in outcomes if result is not None]
+                 outcomes: Sequence[tuple[int, TaskResult | None]], lone: bool = True
+                 ) -> list[Recorded]:
+    """Record the results of several tasks in one transaction (a group's), each run's count
+    updated once; a None result gives its task back to the queue (never begun). Answers a
+    Recorded per result given (a run's end with the last of its tasks). `lone` False: their
+    runs have other tasks."""
+    recorded: list[Recorded] = []
+    ended_by_run: dict[int, list[_Ended]] = {}
+    last_of_run: dict[int, int] = {}
+    for task_id, result in outcomes:
+        if result is None:
+            continue
+        accepted, ended = _record(conn, task_id, owner, result)
+        recorded.append(Recorded(accepted=accepted))
+        if ended is not None:
+            ended_by_run.setdefault(ended.run_id, []).append(ended)
+            last_of_run[ended.run_id] = len(recorded) - 1
+    for run_id, ended in ended_by_run.items():
+        finished = _count_ended(conn, ended, lone=lone)
+        if finished is not None:
+            recorded[last_of_run[run_id]] = Recorded(accepted=True, finished_run=finished)
     release(conn, owner=owner, now=now,
             task_ids=[task_id for task_id, result in outcomes if result is None])
     return recorded

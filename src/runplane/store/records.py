@@ -163,6 +163,7 @@ class ClaimedTask:
     target_data: dict[str, Any] | None = None
     script: ScriptSpec | None = None
     service: ServiceSpec | None = None
+    tasks_total: int = 1  # of its run
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ one connection each.
 
 `transaction()` holds one write transaction open across several awaits (a batch driver's
 group of jobs); everything it runs goes to the thread that holds it.
+
+`read_small` and `write_small` are for units that touch a handful of rows (a key, a lookup,
+a script run's insert, a claim, a result): on SQLite they run at once on the calling thread
+when the file is free, where a thread hop would cost more than the unit (store/inline.py).
 """
 
 from __future__ import annotations
@@ -143,21 +147,22 @@ class Database:
     async def write_small(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`write` for a unit that touches a handful of rows: on SQLite it runs at once on
         this thread if the database is free (store/inline.py), else as `write` does."""
-        if self._inline is not None:
-            try:
-                return self._inline.run(work, args, kwargs, writing=True)
-            except Busy:
-                pass
-        return await self.write(work, *args, **kwargs)
+        return await self._small(True, work, args, kwargs)
 
     async def read_small(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`read` for a unit that reads a handful of rows (see write_small)."""
+        return await self._small(False, work, args, kwargs)
+
+    async def _small(self, writing: bool, work: Callable[..., T], args: Any, kwargs: Any
+                     ) -> T:
         if self._inline is not None:
             try:
-                return self._inline.run(work, args, kwargs, writing=False)
+                return self._inline.run(work, args, kwargs, writing=writing)
             except Busy:
-                pass
-        return await self.read(work, *args, **kwargs)
+                pass  # locked: the unit did nothing here; a database thread will wait
+        pool = self._writes if writing else self._reads
+        unit = partial(self._run_write if writing else self._run_read, work, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(pool, unit)
 
     def _checkpoint_soon(self) -> None:
         """A passive WAL checkpoint on the writer thread (never blocks a writer or reader)."""

@@ -251,10 +251,6 @@ class Worker:
         if lane.backlog:  # a slot is free, and a task held back by a limit may go on now
             lane.wakeup.set()
 
-    async def claim(self, limit: int, kinds: tuple[str, ...] = EXECUTION_KINDS
-                    ) -> list[ClaimedTask]:
-        return (await self.claim_tasks(limit, kinds)).tasks
-
     async def claim_tasks(self, limit: int, kinds: tuple[str, ...]) -> claims.Claimed:
         return await self.core.database.write_small(
             claims.claim_tasks, **self._claim_request(limit, kinds)

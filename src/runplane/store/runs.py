@@ -153,11 +153,6 @@ def list_script_runs(
     )
 
 
-def run_status(conn: Connection, run_id: int) -> str | None:
-    query = select(runs.c.status).where(runs.c.id == run_id)
-    return conn.execute(query).scalar_one_or_none()
-
-
 def get_run_by_runtime(conn: Connection, runtime: str) -> Run | None:
     row = conn.execute(_runs_query(False).where(runs.c.runtime == runtime)).first()
     return _run(row) if row else None

@@ -114,3 +114,24 @@ async def test_a_held_transaction_makes_small_writes_queue_behind_it(
         await asyncio.sleep(0.1)
         assert not writing.done()  # the file is locked by the held transaction
     assert await writing == 2
+
+
+async def test_small_units_from_another_thread_go_to_the_database_threads(
+    database: Database
+) -> None:
+    """The inline connection belongs to the event loop that used it first: a second loop in
+    another thread (never so in the server, but a library user may) is served by threads."""
+    def where(conn: Connection) -> str:
+        return threading.current_thread().name
+
+    here = threading.current_thread().name
+    first = await database.write_small(where)
+    if not database.is_postgres:
+        assert first == here  # inline, on this loop's thread
+
+    def elsewhere() -> str:
+        return asyncio.run(database.write_small(where))
+
+    assert (await asyncio.to_thread(elsewhere)).startswith("runplane-db")
+    if not database.is_postgres:
+        assert await database.read_small(where) == here

@@ -14,15 +14,13 @@ writer thread.
 
 from __future__ import annotations
 
-import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, exc
 
 from runplane.errors import StoreUnavailable
-
-log = logging.getLogger("runplane.store")
 
 T = TypeVar("T")
 CHECKPOINT_EVERY = 256
@@ -51,9 +49,16 @@ class InlineSqlite:
         self._writer = writer
         self._checkpoint_due = checkpoint_due
         self._commits = 0
+        # The connection serves the first thread that uses it (the event loop's); a unit
+        # from any other thread goes to the database threads, as if the file were locked.
+        self._thread: int | None = None
 
     def run(self, work: Callable[..., T], args: Any, kwargs: Any, *, writing: bool) -> T:
         """The unit's result; Busy if the database was locked (nothing was done)."""
+        if self._thread is None:
+            self._thread = threading.get_ident()
+        elif self._thread != threading.get_ident():
+            raise Busy
         try:
             if writing:
                 with self._writer.begin() as conn:

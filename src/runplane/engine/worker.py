@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -266,39 +267,41 @@ class Worker:
         }
 
     async def perform(self, task: ClaimedTask) -> None:
-        self._executing.add(task.task_id)
-        try:
-            result = await performer_for(task.kind)(self.context, task)
-        except asyncio.CancelledError:
-            if task.task_id not in self._aborting:
-                raise  # shutting down: the lease is released and the task runs again elsewhere
-            self._aborting.discard(task.task_id)
-            result = aborted_result()
-        except Exception as error:  # a bug of ours must not lose the task silently
-            log.exception("performing task %s failed", task.task_id)
-            result = internal_failure(f"runplane: internal error while executing: {error!r}")
-        finally:
-            self._executing.discard(task.task_id)
+        async def execute() -> list[TaskResult | None]:
+            return [await performer_for(task.kind)(self.context, task)]
+
+        [result] = await self._execute([task.task_id], execute)
+        assert result is not None
         await self.record(task, result)
 
     async def perform_group(self, group: list[ClaimedTask]) -> None:
         """Targets of one service run in one process, in turn (engine/service_batch.py)."""
         ids = [task.task_id for task in group]
+        results = await self._execute(
+            ids, lambda: perform_service_targets(self.context, group)
+        )
+        await self._record_all(list(zip(ids, results, strict=True)), group[0].kind, False)
+
+    async def _execute(self, ids: list[int],
+                       work: Callable[[], Awaitable[list[TaskResult | None]]]
+                       ) -> list[TaskResult | None]:
+        """The results of `work` for the tasks `ids`; a stop of their run makes them
+        aborted, a bug of ours a failure (never a lost task). Only while in here may a stop
+        cancel them: never once their results are being recorded."""
         self._executing.update(ids)
         try:
-            results = await perform_service_targets(self.context, group)
+            return await work()
         except asyncio.CancelledError:
             if not self._aborting.intersection(ids):
-                raise  # shutting down: the leases are released, the tasks run again
+                raise  # shutting down: the leases are released, the tasks run again elsewhere
             self._aborting.difference_update(ids)
-            results = [aborted_result() for _ in group]
+            return [aborted_result() for _ in ids]
         except Exception as error:  # a bug of ours must not lose the tasks silently
             log.exception("performing tasks %s failed", ids)
             message = f"runplane: internal error while executing: {error!r}"
-            results = [internal_failure(message) for _ in group]
+            return [internal_failure(message) for _ in ids]
         finally:
             self._executing.difference_update(ids)
-        await self._record_all(list(zip(ids, results, strict=True)), group[0].kind, False)
 
     async def record(self, task: ClaimedTask, result: TaskResult) -> None:
         await self._record_all([(task.task_id, result)], task.kind, task.tasks_total == 1)

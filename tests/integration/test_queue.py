@@ -245,3 +245,51 @@ async def test_a_group_s_results_are_counted_once_and_end_the_run_with_the_last(
     assert last.finished_run is not None and last.finished_run.status == FAILURE
     ended = await core.database.read(run_store.get_run, run.id)
     assert ended is not None and ended.tasks_done == 4 and ended.status == FAILURE
+
+
+async def test_a_claim_reaches_past_a_blocked_run_s_tasks_to_unlimited_ones(
+    core: Core, admin: ApiKey
+) -> None:
+    """One slot looks at 8 candidates: the 9 waiting tasks of a run at its limit must be left
+    out in the query itself, or the script run queued behind them would never be reached."""
+    await instances.create(core, admin, {"name": "mixed"})
+    instance = await core.database.read(instance_store.get_instance, "mixed")
+    assert instance is not None
+    limited = await core.database.write(
+        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
+        number=None, trigger="api", payload={}, meta={}, targets=[f"d{i}" for i in range(10)],
+        max_attempts=3, now=utcnow(), max_parallel=1,
+    )
+    script = await scripts.create(
+        core, admin, "mixed", {"label": "s", "runtime_name": "python3", "source": "pass"}
+    )
+    _, unlimited = await runs.run_script(core, admin, "mixed", script.number, {})
+    now = utcnow()
+
+    async def claim_one() -> claims.Claimed:
+        return await core.database.write(
+            claims.claim_tasks, owner="w1", limit=1, now=now,
+            lease_until=now + timedelta(seconds=30),
+        )
+
+    first, second, third = await claim_one(), await claim_one(), await claim_one()
+    assert [task.run_id for task in first.tasks] == [limited.id]
+    assert [task.run_id for task in second.tasks] == [unlimited.id]
+    assert second.held_back  # the limited run's tasks wait for its running one
+    assert third.tasks == [] and third.held_back
+
+
+async def test_an_unlimited_claim_says_whether_work_may_wait_beyond_its_window(
+    core: Core, admin: ApiKey
+) -> None:
+    await queue_runs(core, admin, 10)
+    now = utcnow()
+    lease = now + timedelta(seconds=30)
+    # One slot, a window of 8 candidates, all 8 unlimited: what lies beyond is unknown.
+    full = await core.database.write(
+        claims.claim_tasks, owner="w1", limit=1, now=now, lease_until=lease)
+    # Nine left, five slots, a window of 40: every queued task was seen, none is limited.
+    rest = await core.database.write(
+        claims.claim_tasks, owner="w1", limit=5, now=now, lease_until=lease)
+    assert len(full.tasks) == 1 and full.held_back
+    assert len(rest.tasks) == 5 and not rest.held_back

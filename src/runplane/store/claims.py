@@ -1,7 +1,8 @@
 """Claims: leasing queued tasks to a worker, within the runs' and instances' limits.
 
-A claim reads how many tasks each run (and instance) has running, walks the oldest queued
-tasks in id order, picks those whose run and instance have room, and marks them running
+A claim walks the oldest queued tasks in id order; when a limit may apply (an instance
+limit, or a candidate whose run has `max_parallel`), it also reads how many tasks each run
+(and instance) has running and leaves out those without room. It marks the chosen running
 under the worker's lease in one UPDATE .. RETURNING that re-checks they are still queued.
 On PostgreSQL claims are serialised by a transaction-scoped advisory lock, so the limits are
 exact across worker processes; on SQLite the write transaction (BEGIN IMMEDIATE) does it.
@@ -179,6 +180,26 @@ def claim_tasks(
     """
     if conn.dialect.name == "postgresql":
         conn.execute(_PG_CLAIM_LOCK)
+    window = limit * (CANDIDATE_WINDOW + max(0, grouping.size - 1))
+
+    def oldest(blocked_runs: list[int], blocked_instances: list[int]) -> Sequence[Any]:
+        return conn.execute(
+            _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None),
+            {"now": now, "kinds": list(kinds), "window": window, "run_id": run_id,
+             "blocked_runs": blocked_runs, "blocked_instances": blocked_instances},
+        ).all()
+
+    candidates: Sequence[Any] | None = None
+    if not instance_limit:
+        # Most claims meet no limit at all: when no candidate's run has one, the running
+        # counts (a statement of their own) would change nothing.
+        candidates = oldest([], [])
+        if all(row.max_parallel is None for row in candidates):
+            plan, held_back = plan_groups(candidates, slots=limit, grouping=grouping,
+                                          run_room={}, instance_room={}, instance_limit=None)
+            # Beyond a full window, tasks of limited runs may wait.
+            return Claimed(_lease(conn, plan, owner=owner, now=now, lease_until=lease_until),
+                           held_back or len(candidates) == window)
     run_room: dict[int, int] = {}
     instance_room: dict[int, int] = {}
     for row in conn.execute(_RUNNING_COUNTS):
@@ -190,13 +211,8 @@ def claim_tasks(
             )
     blocked_runs = [run for run, room in run_room.items() if room <= 0]
     blocked_instances = [instance for instance, room in instance_room.items() if room <= 0]
-    window = limit * (CANDIDATE_WINDOW + max(0, grouping.size - 1))
-    candidates = conn.execute(
-        _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None),
-        {"now": now, "kinds": list(kinds), "window": window,
-         "blocked_runs": blocked_runs, "blocked_instances": blocked_instances,
-         "run_id": run_id},
-    ).all()
+    if candidates is None or blocked_runs or blocked_instances:
+        candidates = oldest(blocked_runs, blocked_instances)  # the blocked ones left out
     plan, held_back = plan_groups(
         candidates, slots=limit, grouping=grouping, run_room=run_room,
         instance_room=instance_room, instance_limit=instance_limit,

@@ -134,6 +134,37 @@ def test_unknown_script_or_trace_is_404(
     assert response.json() == {"detail": "Not found."}
 
 
+def test_a_run_request_s_errors_come_in_order_key_body_id_instance_script(
+    shared_server: ServerProcess, client: httpx.Client, instance: str, script_id: int
+) -> None:
+    """The run route reads the key, instance and script at once; its answers still come in
+    the order of the separate checks."""
+    bad_body = {"content": b"{bad", "headers": {"Content-Type": "application/json"}}
+    with httpx.Client(base_url=shared_server.base_url) as anonymous:
+        # No key in the headers: it may be in the body, so the body is read first.
+        assert anonymous.post(
+            "/v1.1/instances/nope/snippets/scripts/abc/run/", **bad_body
+        ).status_code == 400
+        assert anonymous.post(
+            "/v1.1/instances/nope/snippets/scripts/abc/run/", json={}
+        ).status_code == 403
+    # The key only in the body, where the run route also looks for it.
+    in_body = client.post(f"{script_path(instance, script_id)}run/",
+                          headers={"X-API-KEY": ""},
+                          json={"_api_key": shared_server.admin_key, "payload": {"n": 1}})
+    assert in_body.status_code == 200, in_body.text
+    answers = [
+        client.post("/v1.1/instances/nope/snippets/scripts/abc/run/", **bad_body),
+        client.post("/v1.1/instances/nope/snippets/scripts/abc/run/", json={}),
+        client.post("/v1.1/instances/nope/snippets/scripts/1/run/", json={}),
+        client.post(f"{scripts_path(instance)}999/run/", json={}),
+    ]
+    assert [(answer.status_code, answer.json()["detail"][:18]) for answer in answers] == [
+        (400, "JSON parse error -"), (404, "Not found."), (404, "Instance was not f"),
+        (404, "Not found."),
+    ]
+
+
 # Bodies ------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -15,10 +16,11 @@ from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
 from runplane.core.instances import found as found_instance
 from runplane.core.instances import lookup_name
+from runplane.core.keys import NO_CREDENTIALS, key_of
 from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
 from runplane.delivery.url_guard import check_callback_url, configured_networks
-from runplane.errors import NotFound, TooLarge
+from runplane.errors import NotFound, TooLarge, Unauthenticated
 from runplane.store import instances as instance_store
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
@@ -78,6 +80,32 @@ async def queue_script_run(
     )
 
 
+@dataclass(frozen=True)
+class ScriptCall:
+    """A run request's caller, with the instance and script it names (None: not found)."""
+
+    key: ApiKey
+    instance: Instance | None
+    script: Script | None
+
+
+async def find_script_call(core: Core, presented: str | None, instance_name: str,
+                           number: int | None) -> ScriptCall:
+    """The key presented and what it asks to run, in one read. Only Unauthenticated is
+    raised here; `run_found` raises the rest, so that a door can check the body between."""
+    if not presented:
+        raise Unauthenticated(NO_CREDENTIALS)
+
+    def look_up(conn: Connection) -> ScriptCall:
+        key = key_of(conn, core.key_secret, presented)
+        if number is None:
+            return ScriptCall(key, instance_store.get_instance(conn, lookup_name(instance_name)),
+                              None)
+        return ScriptCall(key, *instance_and_script(conn, lookup_name(instance_name), number))
+
+    return await core.database.read_small(look_up)
+
+
 async def run_script(
     core: Core, key: ApiKey, instance_name: str, number: int, payload: Any,
     callback_url: Any = None,
@@ -85,9 +113,16 @@ async def run_script(
     found, script = await core.database.read_small(
         instance_and_script, lookup_name(instance_name), number
     )
-    instance = found_instance(found)
-    require(key, Role.run, instance)
-    script = found_script(script)
+    return await run_found(core, ScriptCall(key, found, script), payload, callback_url)
+
+
+async def run_found(core: Core, call: ScriptCall, payload: Any, callback_url: Any = None
+                    ) -> tuple[Script, Run]:
+    """Queue the run `call` found: NotFound for its instance, then for its script, then
+    Forbidden if the key may not run it."""
+    instance = found_instance(call.instance)
+    require(call.key, Role.run, instance)
+    script = found_script(call.script)
     checked = None
     if callback_url is not None:
         checked = await check_callback_url(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
-from runplane.api.script_door.requests import Caller, CoreDep
+from runplane.api.script_door.requests import Caller, CoreDep, key_from, object_body
 from runplane.core import runs, scripts, validation
 from runplane.core import script_render as render
 from runplane.core.instances import visible
@@ -23,10 +23,14 @@ AUTH_FIELDS = ("_api_key", "_user_key", "callback_url")
 RUN_EXAMPLE = {"payload": {"KEY": "VALUE"}}
 
 
+def is_number(value: str) -> bool:
+    # isdigit() alone lets "²" through (int() refuses it); a huge id would fail the query.
+    return value.isascii() and value.isdigit() and int(value) <= validation.ID_MAX
+
+
 def number(value: str) -> int:
     """A path id; anything but a positive integer is simply not found."""
-    # isdigit() alone lets "²" through (int() refuses it); a huge id would fail the query.
-    if not (value.isascii() and value.isdigit()) or int(value) > validation.ID_MAX:
+    if not is_number(value):
         raise detail(404, "Not found.")
     return int(value)
 
@@ -108,10 +112,19 @@ def run_payload(body: dict[str, Any]) -> Any:
     }}}},
 )
 async def run_script(instance: str, script_id: str, request: Request, core: CoreDep) -> Any:
-    key, body = await with_body(request, core, limit=core.settings.payload_max_bytes)
-    script, run = await runs.run_script(
-        core, key, instance, number(script_id), run_payload(body), body.get("callback_url")
+    # The key, instance and script in one read; errors in the order of the separate steps
+    # (key, body, script id, instance, script).
+    limit = core.settings.payload_max_bytes
+    presented, body = key_from(request), None
+    if presented is None:  # in the body, if anywhere
+        body = await object_body(request, limit)
+        presented = key_from(request, body)
+    call = await runs.find_script_call(
+        core, presented, instance, int(script_id) if is_number(script_id) else None
     )
+    body = await object_body(request, limit) if body is None else body
+    number(script_id)  # its 404, if not an id
+    script, run = await runs.run_found(core, call, run_payload(body), body.get("callback_url"))
     return render.trace(run, instance.lower(), script.number)
 
 

@@ -70,7 +70,10 @@ def sync_url(url: str) -> URL:
 
 
 def _prepare_sqlite(engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-                    autocheckpoint: bool = True) -> None:
+                    autocheckpoint: bool = True, begin_event: bool = True) -> None:
+    """PRAGMAs on every new connection; with `begin_event`, BEGIN (IMMEDIATE for writes) at
+    the start of every transaction. Without it the caller emits BEGIN itself: any
+    connection event makes SQLAlchemy dispatch events around every statement."""
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (the driver's implicit BEGIN is always DEFERRED).
@@ -83,6 +86,9 @@ def _prepare_sqlite(engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOU
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
+
+    if not begin_event:
+        return
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
@@ -125,9 +131,8 @@ class Database:
             _prepare_sqlite(self.engine)
             inline = create_engine(target, poolclass=StaticPool,
                                    connect_args={"check_same_thread": False})
-            _prepare_sqlite(inline, busy_timeout_ms=0, autocheckpoint=False)
-            self._inline = InlineSqlite(inline, inline.execution_options(**{_WRITE: True}),
-                                        self._checkpoint_soon)
+            _prepare_sqlite(inline, busy_timeout_ms=0, autocheckpoint=False, begin_event=False)
+            self._inline = InlineSqlite(inline, self._checkpoint_soon)
 
     @property
     def is_postgres(self) -> bool:

@@ -14,6 +14,7 @@ writer thread.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -31,32 +32,29 @@ class Busy(Exception):
     """The database was locked: the unit did nothing here and must run on a thread."""
 
 
-def is_busy(error: exc.DBAPIError) -> bool:
-    code = getattr(error.orig, "sqlite_errorcode", None)
+def is_busy(error: exc.DBAPIError | sqlite3.Error) -> bool:
+    orig = error.orig if isinstance(error, exc.DBAPIError) else error
+    code = getattr(orig, "sqlite_errorcode", None)
     if isinstance(code, int):
         return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    return "database is locked" in str(error.orig)
+    return "database is locked" in str(orig)
 
 
 class InlineSqlite:
     """One connection, used only from the event loop's thread, one unit at a time."""
 
-    def __init__(self, engine: Engine, writer: Engine, checkpoint_due: Callable[[], None]
-                 ) -> None:
-        """`engine`: a single-connection engine set up never to wait (see database.py);
-        `writer`: the same, beginning its transactions with BEGIN IMMEDIATE."""
+    def __init__(self, engine: Engine, checkpoint_due: Callable[[], None]) -> None:
+        """`engine`: a single-connection engine set up never to wait and to leave BEGIN to
+        us (see database.py)."""
         self._engine = engine
-        self._writer = writer
         self._checkpoint_due = checkpoint_due
         self._commits = 0
         # The connection serves the first thread that uses it (the event loop's); a unit
         # from any other thread goes to the database threads, as if the file were locked.
         self._thread: int | None = None
         # Kept open between units: opening and closing a Connection (pool checkout, reset,
-        # return) cost more CPU than a small unit's statements. Both share the one DBAPI
-        # connection of the StaticPool; units never overlap, so neither sees the other's.
-        self._reader: Connection | None = None
-        self._writing: Connection | None = None
+        # return) cost more CPU than a small unit's statements.
+        self._conn: Connection | None = None
 
     def run(self, work: Callable[..., T], args: Any, kwargs: Any, *, writing: bool) -> T:
         """The unit's result; Busy if the database was locked (nothing was done)."""
@@ -65,9 +63,26 @@ class InlineSqlite:
         elif self._thread != threading.get_ident():
             raise Busy
         try:
-            conn = self._connection(writing)
-            with conn.begin():
-                result = work(conn, *args, **kwargs)
+            if self._conn is None:
+                self._conn = self._engine.connect()
+            conn = self._conn
+            # BEGIN on the driver (SQLAlchemy's own begin is a no-op for pysqlite), then
+            # SQLAlchemy's transaction, whose commit or rollback ends it.
+            driver = conn.connection.driver_connection
+            driver.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
+            try:
+                with conn.begin():
+                    result = work(conn, *args, **kwargs)
+            finally:
+                if driver.in_transaction:  # SQLAlchemy had not begun: an error before
+                    driver.rollback()
+        except (sqlite3.OperationalError, sqlite3.InterfaceError) as error:
+            self._drop()
+            if is_busy(error):
+                raise Busy from error
+            raise StoreUnavailable(
+                f"the database refused the {'write' if writing else 'read'}: {error}"
+            ) from error
         except (exc.OperationalError, exc.InterfaceError) as error:
             self._drop()  # the next unit starts on a fresh Connection
             if is_busy(error):
@@ -81,20 +96,10 @@ class InlineSqlite:
                 self._checkpoint_due()
         return result
 
-    def _connection(self, writing: bool) -> Connection:
-        if writing:
-            if self._writing is None:
-                self._writing = self._writer.connect()
-            return self._writing
-        if self._reader is None:
-            self._reader = self._engine.connect()
-        return self._reader
-
     def _drop(self) -> None:
-        for conn in (self._reader, self._writing):
-            if conn is not None:
-                conn.close()
-        self._reader = self._writing = None
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
 
     def close(self) -> None:
         self._drop()

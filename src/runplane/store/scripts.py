@@ -21,7 +21,8 @@ _SCRIPT_COLUMNS = tuple(scripts.c[name] for name in (
 
 
 def _script(row: Row[Any]) -> Script:
-    return Script(**{column.name: row._mapping[column.name] for column in _SCRIPT_COLUMNS})
+    # Every query of a script selects exactly _SCRIPT_COLUMNS, named as Script's fields.
+    return Script(**row._asdict())
 
 
 def insert_script(

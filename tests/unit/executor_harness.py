@@ -112,9 +112,9 @@ def is_dead(pid: int) -> bool:
         return True
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped between open and read: ESRCH
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def wait_dead(pid: int, within: float = 3.0) -> bool:

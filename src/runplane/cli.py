@@ -53,6 +53,8 @@ def _configure_logging(level: str) -> None:
         level=level.upper(), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Newer alembic (1.20 here) logs a line per plugin it sets up, on every start: noise.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _migrate(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from runplane.store import claims, queue
 from runplane.store import instances as instance_store
 from runplane.store import runs as run_store
 from runplane.store.database import Database
-from runplane.store.records import FAILURE, PROCESSING, SUCCESS, ApiKey, TaskResult
+from runplane.store.records import FAILURE, PROCESSING, SUCCESS, ApiKey, Run, TaskResult
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +37,19 @@ async def queue_runs(core: Core, admin: ApiKey, count: int) -> list[int]:
         _, run = await runs.run_script(core, admin, "queue-test", script.number, {"i": index})
         ids.append(run.id)
     return ids
+
+
+async def service_run(core: Core, admin: ApiKey, instance_name: str, targets: list[str],
+                      max_parallel: int | None = None) -> Run:
+    """A service run of `targets` in a new instance, inserted straight into the store."""
+    await instances.create(core, admin, {"name": instance_name})
+    instance = await core.database.read(instance_store.get_instance, instance_name)
+    assert instance is not None
+    return await core.database.write(
+        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
+        number=None, trigger="api", payload={}, meta={}, targets=targets,
+        max_attempts=3, now=utcnow(), max_parallel=max_parallel,
+    )
 
 
 async def claim(core: Core, owner: str, limit: int, lease: float = 30.0) -> list[int]:
@@ -191,14 +204,7 @@ async def test_instance_limit_keeps_extra_runs_pending(core: Core, admin: ApiKey
 
 
 async def test_run_max_parallel_is_respected_across_claims(core: Core, admin: ApiKey) -> None:
-    await instances.create(core, admin, {"name": "fanout"})
-    instance = await core.database.read(instance_store.get_instance, "fanout")
-    assert instance is not None
-    run = await core.database.write(
-        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
-        number=None, trigger="api", payload={}, meta={}, targets=[f"d{i}" for i in range(10)],
-        max_attempts=3, now=utcnow(), max_parallel=3,
-    )
+    run = await service_run(core, admin, "fanout", [f"d{i}" for i in range(10)], max_parallel=3)
     now = utcnow()
     lease = now + timedelta(seconds=30)
     taken: list[int] = []
@@ -215,14 +221,7 @@ async def test_run_max_parallel_is_respected_across_claims(core: Core, admin: Ap
 async def test_a_group_s_results_are_counted_once_and_end_the_run_with_the_last(
     core: Core, admin: ApiKey
 ) -> None:
-    await instances.create(core, admin, {"name": "group"})
-    instance = await core.database.read(instance_store.get_instance, "group")
-    assert instance is not None
-    run = await core.database.write(
-        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
-        number=None, trigger="api", payload={}, meta={}, targets=["a", "b", "c", "d"],
-        max_attempts=3, now=utcnow(),
-    )
+    run = await service_run(core, admin, "group", ["a", "b", "c", "d"])
     ids = await claim(core, "w1", 4)
     failed = TaskResult(status=FAILURE, exit_code=1, stdout="", stderr="boom",
                         output_truncated=False, started_at=utcnow(), finished_at=utcnow(),
@@ -252,14 +251,7 @@ async def test_a_claim_reaches_past_a_blocked_run_s_tasks_to_unlimited_ones(
 ) -> None:
     """One slot looks at 8 candidates: the 9 waiting tasks of a run at its limit must be left
     out in the query itself, or the script run queued behind them would never be reached."""
-    await instances.create(core, admin, {"name": "mixed"})
-    instance = await core.database.read(instance_store.get_instance, "mixed")
-    assert instance is not None
-    limited = await core.database.write(
-        run_store.insert_run, instance_id=instance.id, kind="service", script_id=None,
-        number=None, trigger="api", payload={}, meta={}, targets=[f"d{i}" for i in range(10)],
-        max_attempts=3, now=utcnow(), max_parallel=1,
-    )
+    limited = await service_run(core, admin, "mixed", [f"d{i}" for i in range(10)], max_parallel=1)
     script = await scripts.create(
         core, admin, "mixed", {"label": "s", "runtime_name": "python3", "source": "pass"}
     )

@@ -98,9 +98,6 @@ async def find_script_call(core: Core, presented: str | None, instance_name: str
 
     def look_up(conn: Connection) -> ScriptCall:
         key = key_of(conn, core.key_secret, presented)
-        if number is None:
-            return ScriptCall(key, instance_store.get_instance(conn, lookup_name(instance_name)),
-                              None)
         return ScriptCall(key, *instance_and_script(conn, lookup_name(instance_name), number))
 
     return await core.database.read_small(look_up)
@@ -136,12 +133,13 @@ async def run_found(core: Core, call: ScriptCall, payload: Any, callback_url: An
     return script, run
 
 
-def instance_and_script(conn: Connection, instance_name: str, number: int
+def instance_and_script(conn: Connection, instance_name: str, number: int | None
                         ) -> tuple[Instance | None, Script | None]:
-    """Both in one read (a run request needs both, at once)."""
+    """Both in one read (a run request needs both, at once); no script for number None
+    (an id no script can have)."""
     instance = instance_store.get_instance(conn, instance_name)
-    if instance is None:
-        return None, None
+    if instance is None or number is None:
+        return instance, None
     return instance, script_store.get_script(conn, instance.id, number)
 
 

@@ -32,8 +32,13 @@ class Busy(Exception):
     """The database was locked: the unit did nothing here and must run on a thread."""
 
 
+def driver_error(error: exc.DBAPIError | sqlite3.Error) -> BaseException:
+    """The driver's own error, whether SQLAlchemy wrapped it or not."""
+    return error.orig if isinstance(error, exc.DBAPIError) else error
+
+
 def is_busy(error: exc.DBAPIError | sqlite3.Error) -> bool:
-    orig = error.orig if isinstance(error, exc.DBAPIError) else error
+    orig = driver_error(error)
     code = getattr(orig, "sqlite_errorcode", None)
     if isinstance(code, int):
         return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
@@ -76,19 +81,14 @@ class InlineSqlite:
             finally:
                 if driver.in_transaction:  # SQLAlchemy had not begun: an error before
                     driver.rollback()
-        except (sqlite3.OperationalError, sqlite3.InterfaceError) as error:
-            self._drop()
-            if is_busy(error):
-                raise Busy from error
-            raise StoreUnavailable(
-                f"the database refused the {'write' if writing else 'read'}: {error}"
-            ) from error
-        except (exc.OperationalError, exc.InterfaceError) as error:
+        except (sqlite3.OperationalError, sqlite3.InterfaceError,  # our BEGIN
+                exc.OperationalError, exc.InterfaceError) as error:  # the unit's statements
             self._drop()  # the next unit starts on a fresh Connection
             if is_busy(error):
                 raise Busy from error
             raise StoreUnavailable(
-                f"the database refused the {'write' if writing else 'read'}: {error.orig}"
+                f"the database refused the {'write' if writing else 'read'}: "
+                f"{driver_error(error)}"
             ) from error
         if writing:
             self._commits += 1

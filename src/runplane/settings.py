@@ -73,7 +73,8 @@ class Settings(BaseSettings):
                                    description="and this gid (default: that user's group)")
     work_root: str | None = Field(
         default=None,
-        description="where run directories are made (default: the system temp directory)",
+        description="where run directories are made (default: in memory where there is room, "
+                    "see rundir.choose_work_root)",
     )
 
     # Input limits.

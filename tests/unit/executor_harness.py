@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 from runplane.engine.execution import ExecutionRequest, ExecutionResult, Executor, Limits
+from runplane.engine.rundir import MEMORY_FILESYSTEMS, SHARED_MEMORY, filesystem_type
 from runplane.engine.subprocess_executor import SubprocessExecutor
 from runplane.engine.zygote_executor import ZygoteExecutor
 from runplane.settings import Settings
@@ -91,10 +94,18 @@ class Harness:
 
 
 @pytest.fixture
-def work_root(tmp_path: Path) -> Path:
-    root = tmp_path / "runs"
-    root.mkdir()
-    return root
+def work_root(tmp_path: Path) -> Iterator[Path]:
+    """Where the default puts run dirs: in memory (/dev/shm) where that is a tmpfs."""
+    if filesystem_type(SHARED_MEMORY) not in MEMORY_FILESYSTEMS:
+        root = tmp_path / "runs"
+        root.mkdir()
+        yield root
+        return
+    root = Path(tempfile.mkdtemp(prefix="runplane-test-", dir=SHARED_MEMORY))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=EXECUTORS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -30,6 +31,7 @@ from runplane.engine.outcome import ProcessEnd, execution_result, not_started
 from runplane.engine.rundir import (
     Janitor,
     base_env,
+    choose_work_root,
     cpu_seconds,
     make_workdir,
     python_document,
@@ -41,6 +43,7 @@ from runplane.engine.sandbox import Bwrap, as_user, detect
 from runplane.engine.watchdog import wait_for_exit
 from runplane.settings import Settings
 
+log = logging.getLogger("runplane.executor")
 PYTHON_CHILD = str(Path(__file__).with_name("python_child.py"))
 # Linux caps one environment string at 128 KiB (MAX_ARG_STRLEN) and all of argv + env at a
 # quarter of the stack limit, so larger payloads are only offered through the file and stdin.
@@ -98,12 +101,13 @@ class SubprocessExecutor:
         run_as_gid: int | None = None,
     ) -> None:
         self.python = python
-        self.work_root = work_root
+        self.run_root = choose_work_root(work_root)
+        self.work_root = self.run_root.path
         self.sandbox_requested = sandbox
         self.owner = run_as(run_as_uid, run_as_gid)
         self._bwrap: Bwrap | None = None
         self._running: set[asyncio.SubprocessTransport] = set()
-        self.janitor = Janitor()
+        self.janitor = Janitor(self.run_root.in_memory)
 
     @classmethod
     def from_settings(cls, settings: Settings, work_root: str | None = None
@@ -119,6 +123,8 @@ class SubprocessExecutor:
     async def start(self) -> None:
         """Probe the sandbox, if one is requested; each run starts its own interpreter."""
         self.janitor.sweep(self.work_root)
+        log.info("run directories in %s (%s)", self.work_root,
+                 "in memory" if self.run_root.in_memory else "on disk")
         self._bwrap = await detect(self.sandbox_requested, owner=self.owner)
 
     async def close(self) -> None:

@@ -105,7 +105,7 @@ class ZygoteExecutor:
         self._running: set[int] = set()  # pids (and group ids) of runs in flight
         self._restarts: set[asyncio.Task[None]] = set()
         self._closed = False
-        self.janitor = Janitor()
+        self.janitor = Janitor(self.spawn.run_root.in_memory)
 
     @property
     def zygote_pid(self) -> int | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from runplane.engine import rundir
+from runplane.engine import rundir, zygote
 from runplane.engine.rundir import Janitor, WorkRoot, choose_work_root, filesystem_type
 
 
@@ -72,3 +73,12 @@ def test_on_disk_removal_waits_for_no_disk(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
 
+
+def test_the_zygote_s_rehearsal_leaves_its_process_as_it_was() -> None:
+    """The zygote goes through a run's steps itself before forking (to warm their code): its
+    environment, __main__ and argv must come out of it unchanged."""
+    environment, main, argv = dict(os.environ), sys.modules["__main__"], list(sys.argv)
+    zygote._rehearse(zygote._load_python_child())
+    assert dict(os.environ) == environment
+    assert sys.modules["__main__"] is main
+    assert sys.argv == argv

@@ -21,6 +21,7 @@ import pytest
 
 from runplane.engine import sandbox
 from runplane.engine.execution import ExecutionResult
+from runplane.engine.rundir import base_env
 from runplane.engine.subprocess_executor import SubprocessExecutor
 from runplane.engine.zygote import STATUS_FD
 from tests.unit.executor_harness import (
@@ -82,10 +83,16 @@ def test_script_sees_empty_stdin_and_scrubbed_env(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNPLANE_TEST_SECRET", "leak")
-    result = run("import json, os, sys\nprint(json.dumps([sys.stdin.read(), dict(os.environ)]))")
-    stdin, env = json.loads(result.stdout)
+    result = run(
+        "import json, os, subprocess, sys\n"
+        "inherited = subprocess.run(['env', '-0'], capture_output=True, text=True).stdout\n"
+        "print(json.dumps([sys.stdin.read(), dict(os.environ), inherited]))"
+    )
+    stdin, env, inherited = json.loads(result.stdout)
     assert stdin == ""
-    assert "RUNPLANE_TEST_SECRET" not in env
+    assert sorted(env) == sorted(base_env("/any"))  # the run's variables, nothing else
+    # What the script starts gets the same environment (the C one, not just os.environ).
+    assert dict(line.split("=", 1) for line in inherited.split("\0") if line) == env
     assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     assert env["HOME"] == env["TMPDIR"] == env["RUNPLANE_RUN_DIR"]
     assert env["LC_ALL"] == "C.UTF-8"

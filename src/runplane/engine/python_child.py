@@ -67,6 +67,13 @@ def run(request: dict[str, Any]) -> int:
             snippet.write_result()
 
 
+def rehearse(request: dict[str, Any]) -> None:
+    """A script run's steps without its limits or its stdin: the zygote goes through them
+    before it forks, so that their code is warm in every child."""
+    _compile_and_execute(request, None, 0)
+    _flush_streams()
+
+
 def finish_process() -> None:
     """What the interpreter does at a normal exit; a forked child calls it before os._exit."""
     # Non-daemon threads are waited for and atexit handlers run, as after `python script.py`.

@@ -124,16 +124,31 @@ async def test_claiming_does_not_sort_every_queued_task(core: Core, instance: In
     )
     seen: list[tuple[str, Any]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                executemany: bool) -> None:
+    def candidate_query(statement: str, parameters: Any = ()) -> None:
         if "ORDER BY tasks.id" in statement and "JOIN runs" in statement:
             seen.append((statement, parameters))
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
+        candidate_query(statement, parameters)
+
+    def claim_traced(conn: Any, **given: Any) -> Any:
+        # On SQLite the claim's statements run on the driver (store/driver_sql.py): they are
+        # seen by its trace callback, with their values in the text, not by SQLAlchemy.
+        driver = conn.connection.driver_connection
+        if not core.database.is_postgres:
+            driver.set_trace_callback(candidate_query)
+        try:
+            return claims.claim(conn, **given)
+        finally:
+            if not core.database.is_postgres:
+                driver.set_trace_callback(None)
 
     engine = core.database.engine
     event.listen(engine, "before_cursor_execute", capture)
     try:
         claimed = await core.database.write(
-            claims.claim, owner="probe", limit=4, now=utcnow(),
+            claim_traced, owner="probe", limit=4, now=utcnow(),
             lease_until=utcnow() + timedelta(seconds=30),
         )
     finally:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, bindparam, func, select, update
 
+from runplane.store.driver_sql import Prepared
 from runplane.store.records import (
     PENDING,
     PROCESSING,
@@ -69,14 +70,14 @@ _RUNNING = (
     .group_by(tasks.c.run_id)
     .subquery()
 )
-_RUNNING_COUNTS = select(
+_RUNNING_COUNTS = Prepared(select(
     _RUNNING.c.run_id, runs.c.instance_id, runs.c.max_parallel, _RUNNING.c.running
-).select_from(_RUNNING.join(runs, runs.c.id == _RUNNING.c.run_id))
+).select_from(_RUNNING.join(runs, runs.c.id == _RUNNING.c.run_id)))
 _PG_CLAIM_LOCK = select(func.pg_advisory_xact_lock(PG_CLAIM_LOCK))
 
 
 @functools.cache
-def _candidates(skip_runs: bool, skip_instances: bool, one_run: bool) -> Select[Any]:
+def _candidates(skip_runs: bool, skip_instances: bool, one_run: bool) -> Prepared:
     """The oldest queued tasks of some kinds (of one run), but for those of blocked runs or
     instances, with what grouping needs to know of them."""
     query = (
@@ -97,7 +98,7 @@ def _candidates(skip_runs: bool, skip_instances: bool, one_run: bool) -> Select[
         )
     if one_run:
         query = query.where(tasks.c.run_id == bindparam("run_id"))
-    return query
+    return Prepared(query)
 
 
 _LEASE = {
@@ -107,20 +108,20 @@ _LEASE = {
 }
 _LEASED = (tasks.c.id, tasks.c.run_id, tasks.c.attempts, tasks.c.target, tasks.c.target_data)
 # Re-checked under the row lock: a stop may have aborted a candidate meanwhile.
-_LEASE_CHOSEN = (
+_LEASE_CHOSEN = Prepared(
     update(tasks)
     .where(tasks.c.id.in_(bindparam("chosen", expanding=True)), tasks.c.status == QUEUED)
     .values(_LEASE)
     .returning(*_LEASED)
 )
-_LEASE_FIRST = (
+_LEASE_FIRST = Prepared(
     update(tasks)
     .where(tasks.c.run_id == bindparam("new_run"), tasks.c.status == QUEUED,
            tasks.c.position < bindparam("count"))
     .values(_LEASE)
     .returning(*_LEASED)
 )
-_RUNS_STARTED = (
+_RUNS_STARTED = Prepared(
     update(runs)
     .where(runs.c.id.in_(bindparam("run_ids", expanding=True)), runs.c.status == PENDING)
     .values(status=PROCESSING, started_at=bindparam("now"))
@@ -152,7 +153,7 @@ def _specs_query() -> Select[Any]:
     )
 
 
-_SPECS = _specs_query()
+_SPECS = Prepared(_specs_query())
 
 
 def claim(conn: Connection, **given: Any) -> list[ClaimedTask]:
@@ -183,11 +184,11 @@ def claim_tasks(
     window = limit * (CANDIDATE_WINDOW + max(0, grouping.size - 1))
 
     def oldest(blocked_runs: list[int], blocked_instances: list[int]) -> Sequence[Any]:
-        return conn.execute(
-            _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None),
-            {"now": now, "kinds": list(kinds), "window": window, "run_id": run_id,
-             "blocked_runs": blocked_runs, "blocked_instances": blocked_instances},
-        ).all()
+        statement = _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None)
+        return statement.execute(conn, {
+            "now": now, "kinds": list(kinds), "window": window, "run_id": run_id,
+            "blocked_runs": blocked_runs, "blocked_instances": blocked_instances,
+        }).all()
 
     candidates: Sequence[Any] | None = None
     if not instance_limit:
@@ -202,7 +203,7 @@ def claim_tasks(
                            held_back or len(candidates) == window)
     run_room: dict[int, int] = {}
     instance_room: dict[int, int] = {}
-    for row in conn.execute(_RUNNING_COUNTS):
+    for row in _RUNNING_COUNTS.execute(conn):
         if row.max_parallel is not None:
             run_room[row.run_id] = row.max_parallel - row.running
         if instance_limit:
@@ -275,7 +276,7 @@ def claim_new_run(conn: Connection, *, run_id: int, owner: str, count: int, grou
     within max_parallel and its slots) and no candidates need to be looked for. An instance
     limit does need the running counts: use `claim_tasks` with `run_id` then.
     """
-    ids = conn.execute(_LEASE_FIRST, {
+    ids = _LEASE_FIRST.execute(conn, {
         "new_run": run_id, "count": count, "owner": owner, "lease_until": lease_until,
         "now": now,
     }).all()
@@ -290,7 +291,7 @@ def _lease(conn: Connection, plan: list[list[int]], *, owner: str, now: datetime
     chosen = [task_id for group in plan for task_id in group]
     if not chosen:
         return []
-    leased = conn.execute(_LEASE_CHOSEN, {
+    leased = _LEASE_CHOSEN.execute(conn, {
         "chosen": chosen, "owner": owner, "lease_until": lease_until, "now": now,
     }).all()
     return _build(conn, plan, leased, now)
@@ -304,8 +305,8 @@ def _build(conn: Connection, plan: list[list[int]], leased: Sequence[Any], now: 
         return []
     rows = {row.id: row for row in leased}
     run_ids = sorted({row.run_id for row in leased})
-    conn.execute(_RUNS_STARTED, {"run_ids": run_ids, "now": now})
-    specs = {row.run_id: row for row in conn.execute(_SPECS, {"run_ids": run_ids})}
+    _RUNS_STARTED.execute(conn, {"run_ids": run_ids, "now": now})
+    specs = {row.run_id: row for row in _SPECS.execute(conn, {"run_ids": run_ids})}
     groups = [[_claimed(rows[task_id], specs[rows[task_id].run_id])
                for task_id in group if task_id in rows] for group in plan]
     return [group for group in groups if group]

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
+from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.records import Instance, Page
 from runplane.store.tables import instances
@@ -67,11 +68,11 @@ def insert_instance(
 
 
 def get_instance(conn: Connection, name: str) -> Instance | None:
-    row = conn.execute(_INSTANCE_BY_NAME, {"name": name}).first()
+    row = _INSTANCE_BY_NAME.execute(conn, {"name": name}).first()
     return _instance(row) if row else None
 
 
-_INSTANCE_BY_NAME = select(*_COLUMNS).where(instances.c.name == bindparam("name"))
+_INSTANCE_BY_NAME = Prepared(select(*_COLUMNS).where(instances.c.name == bindparam("name")))
 
 
 def list_instances(

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
+from runplane.store.driver_sql import Prepared
 from runplane.store.records import ApiKey
 from runplane.store.tables import api_keys, instances, server_facts
 
@@ -52,12 +53,12 @@ def insert_key(
 
 
 def find_key(conn: Connection, key_hash: str) -> ApiKey | None:
-    row = conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).first()
+    row = _KEY_BY_HASH.execute(conn, {"key_hash": key_hash}).first()
     return _api_key(row) if row else None
 
 
 # Every request looks its key up: built once (see prebuilt.py).
-_KEY_BY_HASH = (
+_KEY_BY_HASH = Prepared(
     select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == bindparam("key_hash"))
 )
 

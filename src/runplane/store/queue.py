@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, case, select, update
 
 from runplane.store import notify, outbox, run_logs
+from runplane.store.driver_sql import Prepared
 from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.records import (
     ABORTED,
@@ -136,6 +137,13 @@ _RUN_ENDED = (
 )
 
 
+# A run's result takes these: on SQLite they run on the driver (see driver_sql.py).
+(_RUNNING_TASK, _LEASED_TASK, _TASK_ENDED, _LEASED_TASK_ENDED, _TASKS_COUNTED,
+ _SINGLE_RUN_ENDED, _RUN_ENDED) = map(Prepared, (
+    _RUNNING_TASK, _LEASED_TASK, _TASK_ENDED, _LEASED_TASK_ENDED, _TASKS_COUNTED,
+    _SINGLE_RUN_ENDED, _RUN_ENDED))
+
+
 @dataclass(frozen=True)
 class _Ended:
     """A task recorded as ended: what counting it in its run needs."""
@@ -167,8 +175,8 @@ def _record(conn: Connection, task_id: int, owner: str | None, result: TaskResul
     and the task to count as ended in its run (None: not ended, or not ours)."""
     parameters = {"task_id": task_id, "owner": owner}
     if result.status not in (SUCCESS, ABORTED):  # it may have a retry left
-        current = conn.execute(
-            _RUNNING_TASK if owner is None else _LEASED_TASK, parameters
+        current = (_RUNNING_TASK if owner is None else _LEASED_TASK).execute(
+            conn, parameters
         ).first()
         if current is None:
             return False, None
@@ -177,7 +185,7 @@ def _record(conn: Connection, task_id: int, owner: str | None, result: TaskResul
             _retry(conn, task_id, current, result)
             return True, None
     # The lease is checked by the update itself: no row, not ours (any more).
-    ended = conn.execute(_TASK_ENDED if owner is None else _LEASED_TASK_ENDED, {
+    ended = (_TASK_ENDED if owner is None else _LEASED_TASK_ENDED).execute(conn, {
         **parameters, **values_of(
             status=result.status, exit_code=result.exit_code, stdout=result.stdout,
             stderr=result.stderr, output_truncated=result.output_truncated,
@@ -254,14 +262,14 @@ def _count_done(
 ) -> FinishedRun | None:
     """Count `done` tasks of the run as ended; end the run when none is left."""
     if lone and done == 1 and last is not None:  # a script run's usual end: one statement
-        row = conn.execute(_SINGLE_RUN_ENDED, {"run_id": run_id, "failed": failed, **values_of(
+        row = _SINGLE_RUN_ENDED.execute(conn, {"run_id": run_id, "failed": failed, **values_of(
             status=last.status, finished_at=at, duration_ms=last.duration_ms,
             error=last.error,
         )}).first()
         if row is not None:
             return _ended(conn, run_from_row(row, output=task_output(last, target)))
-    counts = conn.execute(
-        _TASKS_COUNTED, {"run_id": run_id, "done": done, "failed": failed}
+    counts = _TASKS_COUNTED.execute(
+        conn, {"run_id": run_id, "done": done, "failed": failed}
     ).one()
     if counts.tasks_done < counts.tasks_total:
         return None
@@ -291,7 +299,7 @@ def _end_run(
 ) -> FinishedRun:
     """The one place a run becomes final (anything that must happen with it belongs in
     `_ended`, which a single-task run's one-statement end calls too)."""
-    return _ended(conn, run_from_row(conn.execute(_RUN_ENDED, {"run_id": run_id, **values_of(
+    return _ended(conn, run_from_row(_RUN_ENDED.execute(conn, {"run_id": run_id, **values_of(
         status=status, finished_at=finished_at, duration_ms=duration_ms, error=error,
     )}).one(), output=output))
 

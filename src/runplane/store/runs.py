@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, insert, select
 from sqlalchemy.engine import Row
 
 from runplane.store import notify
+from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.records import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
@@ -67,14 +68,14 @@ def _runs_query(with_output: bool) -> Select[Any]:
 
 # What `extra` may set; unset, they are NULL.
 _NO_EXTRA = {"runtime": None, "service_id": None, "callback_url": None}
-_INSERT_RUN = insert(runs).values({
+_INSERT_RUN = Prepared(insert(runs).values({
     **bound_values(runs, "instance_id", "kind", "script_id", "number", "status", "trigger",
                    "payload", "meta", "tasks_total", "created_at", "max_parallel", *_NO_EXTRA),
     "tasks_done": 0, "tasks_failed": 0,
-}).returning(*RUN_COLUMNS)
+}).returning(*RUN_COLUMNS))
 _INSERT_TASKS = insert(tasks)
 _RUN_BY_ID = {
-    with_output: _runs_query(with_output).where(runs.c.id == bindparam("run_id"))
+    with_output: Prepared(_runs_query(with_output).where(runs.c.id == bindparam("run_id")))
     for with_output in (False, True)
 }
 
@@ -109,7 +110,7 @@ def insert_run(
         "status": PENDING, "trigger": trigger, "payload": payload, "meta": meta,
         "tasks_total": len(targets), "created_at": now, "max_parallel": max_parallel,
     }
-    run = _run(conn.execute(_INSERT_RUN, values_of(**values)).one())
+    run = _run(_INSERT_RUN.execute(conn, values_of(**values)).one())
     conn.execute(_INSERT_TASKS, [
         {
             "run_id": run.id, "position": position, "target": target, "status": QUEUED,
@@ -125,7 +126,7 @@ def insert_run(
 
 
 def get_run(conn: Connection, run_id: int, *, with_output: bool = False) -> Run | None:
-    row = conn.execute(_RUN_BY_ID[with_output], {"run_id": run_id}).first()
+    row = _RUN_BY_ID[with_output].execute(conn, {"run_id": run_id}).first()
     return _run(row, with_output) if row else None
 
 

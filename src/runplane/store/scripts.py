@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
+from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.records import Page, Script, ScriptEndpoint
 from runplane.store.tables import script_endpoints, scripts
@@ -35,13 +36,13 @@ def insert_script(
 
 
 def get_script(conn: Connection, instance_id: int, number: int) -> Script | None:
-    row = conn.execute(_SCRIPT_BY_NUMBER, {"instance_id": instance_id, "number": number}).first()
+    row = _SCRIPT_BY_NUMBER.execute(conn, {"instance_id": instance_id, "number": number}).first()
     return _script(row) if row else None
 
 
-_SCRIPT_BY_NUMBER = select(*_SCRIPT_COLUMNS).where(
+_SCRIPT_BY_NUMBER = Prepared(select(*_SCRIPT_COLUMNS).where(
     scripts.c.instance_id == bindparam("instance_id"), scripts.c.number == bindparam("number")
-)
+))
 
 
 def list_scripts(
@@ -70,10 +71,10 @@ def delete_script(conn: Connection, script_id: int) -> None:
 
 def next_trace_number(conn: Connection, script_id: int) -> int:
     """Atomically take the next per-script trace id (a row lock on PostgreSQL)."""
-    return int(conn.execute(_NEXT_TRACE, {"script_id": script_id}).scalar_one())
+    return int(_NEXT_TRACE.execute(conn, {"script_id": script_id}).scalar_one())
 
 
-_NEXT_TRACE = (
+_NEXT_TRACE = Prepared(
     update(scripts).where(scripts.c.id == bindparam("script_id"))
     .values(trace_seq=scripts.c.trace_seq + 1).returning(scripts.c.trace_seq)
 )

@@ -20,7 +20,7 @@ import re
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, exc
@@ -49,6 +49,12 @@ class _Plan:
     columns: list[str]
     processors: list[Processor]
     row: type | None
+    # (index, processor) of the columns that need converting; most need none.
+    converted: list[tuple[int, Callable[[Any], Any]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.converted = [(index, processor) for index, processor in enumerate(self.processors)
+                          if processor is not None]
 
 
 class Prepared:
@@ -78,6 +84,22 @@ class Prepared:
         except sqlite3.Error as error:  # as SQLAlchemy would raise it (IntegrityError...)
             raise exc.DBAPIError.instance(sql, values, error, sqlite3.Error) from error
         return Rows([_row(plan, raw) for raw in fetched], cursor.rowcount)
+
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once per row of parameters (an INSERT of several rows, say)."""
+        plan = None
+        if conn.dialect.name == "sqlite" and not self._unsupported and rows:
+            plan = self._plan or self._compile(conn.dialect)
+        if plan is None or plan.expanding or plan.columns:
+            conn.execute(self.statement, list(rows))
+            return
+        values = [_bound(plan, row)[1] for row in rows]
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            driver.executemany(plan.sql, values)
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(plan.sql, values, error, sqlite3.Error) from error
 
     def _compile(self, dialect: Dialect) -> _Plan | None:
         compiled = self.statement.compile(dialect=dialect)
@@ -175,10 +197,10 @@ def _bound(plan: _Plan, parameters: Mapping[str, Any]) -> tuple[str | None, list
 
 def _row(plan: _Plan, raw: tuple[Any, ...]) -> Any:
     assert plan.row is not None and len(raw) == len(plan.processors), plan.sql
-    return plan.row._make(
-        processor(value) if processor else value
-        for processor, value in zip(plan.processors, raw, strict=True)
-    )
+    values = list(raw)
+    for index, processor in plan.converted:
+        values[index] = processor(values[index])
+    return plan.row._make(values)
 
 
 def _row_type(columns: list[str]) -> type:

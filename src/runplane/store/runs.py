@@ -73,7 +73,10 @@ _INSERT_RUN = Prepared(insert(runs).values({
                    "payload", "meta", "tasks_total", "created_at", "max_parallel", *_NO_EXTRA),
     "tasks_done": 0, "tasks_failed": 0,
 }).returning(*RUN_COLUMNS))
-_INSERT_TASKS = insert(tasks)
+_TASK_COLUMNS = ("run_id", "position", "target", "status", "attempts", "max_attempts",
+                 "available_at", "created_at", "output_truncated", "target_data",
+                 "retries_left", "retry_delay")
+_INSERT_TASKS = Prepared(insert(tasks).values(bound_values(tasks, *_TASK_COLUMNS)))
 _RUN_BY_ID = {
     with_output: Prepared(_runs_query(with_output).where(runs.c.id == bindparam("run_id")))
     for with_output in (False, True)
@@ -111,14 +114,14 @@ def insert_run(
         "tasks_total": len(targets), "created_at": now, "max_parallel": max_parallel,
     }
     run = _run(_INSERT_RUN.execute(conn, values_of(**values)).one())
-    conn.execute(_INSERT_TASKS, [
-        {
-            "run_id": run.id, "position": position, "target": target, "status": QUEUED,
-            "attempts": 0, "max_attempts": max_attempts, "available_at": now,
-            "created_at": now, "output_truncated": False,
-            "target_data": target_data[position] if target_data is not None else None,
-            "retries_left": retries, "retry_delay": retry_delay,
-        }
+    _INSERT_TASKS.execute_many(conn, [
+        values_of(
+            run_id=run.id, position=position, target=target, status=QUEUED, attempts=0,
+            max_attempts=max_attempts, available_at=now, created_at=now,
+            output_truncated=False,
+            target_data=target_data[position] if target_data is not None else None,
+            retries_left=retries, retry_delay=retry_delay,
+        )
         for position, target in enumerate(targets)
     ])
     notify.work_queued(conn)
@@ -133,9 +136,16 @@ def get_run(conn: Connection, run_id: int, *, with_output: bool = False) -> Run 
 def get_script_run(
     conn: Connection, script_id: int, number: int, *, with_output: bool = True
 ) -> Run | None:
-    query = _runs_query(with_output).where(runs.c.script_id == script_id, runs.c.number == number)
-    row = conn.execute(query).first()
+    parameters = {"script_id": script_id, "number": number}
+    row = _SCRIPT_RUN[with_output].execute(conn, parameters).first()
     return _run(row, with_output) if row else None
+
+
+_SCRIPT_RUN = {  # a trace, looked up by its script and number
+    with_output: Prepared(_runs_query(with_output).where(
+        runs.c.script_id == bindparam("script_id"), runs.c.number == bindparam("number")))
+    for with_output in (False, True)
+}
 
 
 def list_script_runs(

@@ -22,6 +22,7 @@ RUN_COLUMNS = tuple(runs.c[name] for name in (
     "duration_ms", "error", "runtime", "service_id", "max_parallel", "stop_requested",
     "callback_url",
 ))
+_RUN_NAMES = tuple(column.name for column in RUN_COLUMNS)
 _OUTPUT_COLUMNS = (
     tasks.c.status.label("task_status"),
     tasks.c.exit_code,
@@ -38,7 +39,7 @@ _OUTPUT_COLUMNS = (
 def run_from_row(row: Row[Any], *, output: TaskOutput | None = None) -> Run:
     """A Run from a row holding RUN_COLUMNS."""
     mapping = row._mapping
-    return Run(**{column.name: mapping[column.name] for column in RUN_COLUMNS}, output=output)
+    return Run(**{name: mapping[name] for name in _RUN_NAMES}, output=output)
 
 
 def _run(row: Row[Any], with_output: bool = False) -> Run:

@@ -82,3 +82,10 @@ def test_the_zygote_s_rehearsal_leaves_its_process_as_it_was() -> None:
     assert dict(os.environ) == environment
     assert sys.modules["__main__"] is main
     assert sys.argv == argv
+
+
+def test_a_run_dir_root_that_is_missing_is_made_private(tmp_path: Path) -> None:
+    root = tmp_path / "not" / "there"
+    made = Path(rundir.make_workdir(str(root)))
+    assert made.parent == root and made.is_dir()
+    assert (root.stat().st_mode & 0o777, made.stat().st_mode & 0o777) == (0o700, 0o700)

@@ -117,9 +117,13 @@ def run_as(uid: int | None, gid: int | None) -> tuple[int, int] | None:
 
 def make_workdir(work_root: str, owner: tuple[int, int] | None = None) -> str:
     """A new private directory; `owner` (uid, gid): the user the run will switch to."""
-    os.makedirs(work_root, mode=0o700, exist_ok=True)
     # The pid in the name lets a later executor sweep what a crashed process left behind.
-    path = tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=work_root)
+    prefix = f"{RUN_DIR_PREFIX}{os.getpid()}-"
+    try:
+        path = tempfile.mkdtemp(prefix=prefix, dir=work_root)
+    except FileNotFoundError:  # the root itself is not there (yet, or any more)
+        os.makedirs(work_root, mode=0o700, exist_ok=True)
+        path = tempfile.mkdtemp(prefix=prefix, dir=work_root)
     if owner is not None:
         try:
             os.chown(path, *owner)

@@ -1,7 +1,7 @@
 """The peer: Celery 5 with the local Redis as broker and result backend, same trivial function.
 
 The worker process imports this module (`celery -A bench.celery_peer worker`); the bench calls
-`measure()`. Every key and the queue carry one unique prefix, removed at the end.
+`measure()`. Every key and the queue carry one unique prefix, removed at the end of each round.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ PREFIX_ENV = "BENCH_CELERY_PREFIX"
 ROOT = Path(__file__).resolve().parents[1]
 
 app = Celery("runplane_bench", broker=REDIS_URL, backend=REDIS_URL)
+# One per bench process, for every round: once the app has been used, Celery keeps the
+# transport options (the key prefix) it first saw, so a new prefix would not reach the
+# client's pings and tasks. Each round's keys are deleted at its end.
+BENCH_PREFIX = f"runplane-bench-{uuid.uuid4().hex[:10]}"
 
 
 def configure(prefix: str) -> None:
@@ -121,7 +125,7 @@ def measure(workdir: Path, warmup: int, sync_calls: int, async_runs: int) -> dic
         redis_version = client.info("server")["redis_version"]
     except redis.RedisError as error:
         raise Unavailable(f"no Redis at {REDIS_URL}: {error}") from error
-    prefix = f"runplane-bench-{uuid.uuid4().hex[:10]}"
+    prefix = BENCH_PREFIX
     configure(prefix)
     worker = Worker(prefix, workdir)
     try:

@@ -25,6 +25,7 @@ from typing import Any
 from rich.console import Console
 
 from bench import machine_speed, report, runplane_runs
+from bench import rounds as bench_rounds
 from bench.server import Server, Unavailable, tail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="total runs before the last RSS reading (10000; quick 1000)")
     parser.add_argument("--memory-executors", default="fork",
                         help="executors that get the memory check (default fork)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every row this many times, rows taking turns, and "
+                             "report the median of each figure (default 1; the memory check "
+                             "runs in the first round only)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.warmup = args.warmup if args.warmup is not None else (10 if quick else 50)
@@ -64,6 +69,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.executors) - set(EXECUTORS)
     if unknown:
         parser.error(f"unknown executor(s): {', '.join(sorted(unknown))}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -132,6 +139,25 @@ def measure_celery(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
                 "worker_log": tail(workdir / "celery.log", 20)}
 
 
+def measure_rows(args: argparse.Namespace, workdir: Path, *, first: bool) -> dict[str, Any]:
+    """Every row once; the memory check only in the first round (it takes the longest)."""
+    workdir.mkdir()
+    results: dict[str, Any] = {}
+    for executor in args.executors:
+        plan = runplane_runs.Plan(
+            warmup=args.warmup, sync_calls=args.sync_calls, async_runs=args.async_runs,
+            concurrency=args.concurrency,
+            runs_for_memory=(args.runs_for_memory
+                             if first and executor in args.memory_executors else 0),
+        )
+        console.print(f"[bold]runplane, executor {executor}[/]: {plan}")
+        results[executor] = measure_runplane(executor, workdir / executor, plan)
+    if not args.no_celery:
+        console.print("[bold]celery[/]: worker --concurrency 2 --pool prefork")
+        results["celery"] = measure_celery(workdir / "celery", args)
+    return results
+
+
 def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # a SIGTERM of the bench stops its processes as Ctrl-C does
 
@@ -141,29 +167,29 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in background
     facts = machine()
-    results: dict[str, Any] = {}
     started = time.monotonic()
+    rounds = []
     with tempfile.TemporaryDirectory(prefix="runplane-bench-") as temp:
-        for executor in args.executors:
-            plan = runplane_runs.Plan(
-                warmup=args.warmup, sync_calls=args.sync_calls, async_runs=args.async_runs,
-                concurrency=args.concurrency,
-                runs_for_memory=args.runs_for_memory if executor in args.memory_executors else 0,
-            )
-            console.print(f"[bold]runplane, executor {executor}[/]: {plan}")
-            results[executor] = measure_runplane(executor, Path(temp) / executor, plan)
-        if not args.no_celery:
-            console.print("[bold]celery[/]: worker --concurrency 2 --pool prefork")
-            results["celery"] = measure_celery(Path(temp) / "celery", args)
+        for index in range(args.rounds):
+            if args.rounds > 1:
+                console.print(f"[bold]round {index + 1} of {args.rounds}[/]")
+            rounds.append(measure_rows(args, Path(temp) / f"round-{index + 1}", first=index == 0))
+    results = rounds[0] if len(rounds) == 1 else bench_rounds.combine(rounds)
     facts["loadavg_at_end"] = os.getloadavg()
     facts["speed_loop_ms_at_end"] = machine_speed.loop_ms()
     facts["bench_seconds"] = round(time.monotonic() - started, 1)
     checks = report.targets(results)
     report.print_report(results, checks, console)
+    if args.rounds > 1:
+        for row, result in results.items():
+            each = result.get("rounds") or []
+            console.print(f"{row}, each round: sync p50 "
+                          f"{' / '.join(str(item['sync_p50_ms']) for item in each)} ms, async "
+                          f"{' / '.join(str(item['async_runs_per_s']) for item in each)} runs/s")
     document = {"machine": facts, "quick": args.quick,
                 "plan": {"warmup": args.warmup, "sync_calls": args.sync_calls,
                          "async_runs": args.async_runs, "concurrency": args.concurrency,
-                         "runs_for_memory": args.runs_for_memory,
+                         "runs_for_memory": args.runs_for_memory, "rounds": args.rounds,
                          "memory_executors": sorted(args.memory_executors)},
                 "results": results, "targets": checks}
     report.write_json(args.out, document)

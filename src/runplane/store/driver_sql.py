@@ -111,7 +111,7 @@ class Prepared:
         binds = []
         for name in compiled.positiontup:
             bind = compiled.binds[name]
-            if bind.literal_execute:
+            if bind.literal_execute or bind.callable is not None:  # a value per execution
                 self._unsupported = True
                 return None
             binds.append(_Bind(

@@ -102,7 +102,6 @@ class SubprocessExecutor:
     ) -> None:
         self.python = python
         self.run_root = choose_work_root(work_root)
-        self.work_root = self.run_root.path
         self.sandbox_requested = sandbox
         self.owner = run_as(run_as_uid, run_as_gid)
         self._bwrap: Bwrap | None = None
@@ -114,6 +113,10 @@ class SubprocessExecutor:
                       ) -> SubprocessExecutor:
         return cls(work_root=work_root or settings.work_root, sandbox=settings.sandbox,
                    run_as_uid=settings.run_as_uid, run_as_gid=settings.run_as_gid)
+
+    @property
+    def work_root(self) -> str:
+        return self.run_root.path
 
     @property
     def sandboxed(self) -> bool:

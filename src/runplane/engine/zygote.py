@@ -415,11 +415,9 @@ def _report_status(status: int) -> None:
 
 
 def _read_order() -> dict[str, Any] | None:
-    chunks = []
-    while chunk := os.read(_ORDER_FD, _READ_CHUNK):
-        chunks.append(chunk)
+    data = _read_all(_ORDER_FD, _READ_CHUNK)
     os.close(_ORDER_FD)
-    return json.loads(b"".join(chunks)) if chunks else None
+    return json.loads(data) if data else None
 
 
 def _become(order: dict[str, Any]) -> None:
@@ -444,9 +442,10 @@ def _die_with(zygote_pid: int) -> None:
         raise RuntimeError("the fork server died while this run was starting")
 
 
-def _read_all(fd: int) -> bytes:
+def _read_all(fd: int, chunk_size: int = 65536) -> bytes:
+    """Everything up to EOF."""
     chunks = []
-    while chunk := os.read(fd, 65536):
+    while chunk := os.read(fd, chunk_size):
         chunks.append(chunk)
     return b"".join(chunks)
 

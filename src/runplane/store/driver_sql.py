@@ -45,14 +45,17 @@ class _Bind:
 class _Plan:
     sql: str
     binds: list[_Bind]
-    expanding: bool
     columns: list[str]
     processors: list[Processor]
-    row: type | None
-    # (index, processor) of the columns that need converting; most need none.
+    # Derived once, for every execution: whether IN lists need expanding, the row type, and
+    # (index, processor) of the columns that need converting (most need none).
+    expanding: bool = field(init=False)
+    row: type | None = field(init=False)
     converted: list[tuple[int, Callable[[Any], Any]]] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.expanding = any(bind.expanding for bind in self.binds)
+        self.row = _row_type(self.columns) if self.columns else None
         self.converted = [(index, processor) for index, processor in enumerate(self.processors)
                           if processor is not None]
 
@@ -68,38 +71,27 @@ class Prepared:
     def execute(self, conn: Connection, parameters: Mapping[str, Any] | None = None) -> Any:
         """The statement's result: a `Rows` on SQLite, SQLAlchemy's result elsewhere."""
         parameters = parameters or {}
-        if conn.dialect.name != "sqlite" or self._unsupported:
-            return conn.execute(self.statement, parameters)
-        plan = self._plan or self._compile(conn.dialect)
-        if plan is None:
-            return conn.execute(self.statement, parameters)
-        sql, values = _bound(plan, parameters)
-        if sql is None:  # an empty IN list: SQLAlchemy renders it specially
-            return conn.execute(self.statement, parameters)
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        try:
-            cursor = driver.execute(sql, values)
-            fetched = cursor.fetchall() if plan.columns else []
-        except sqlite3.Error as error:  # as SQLAlchemy would raise it (IntegrityError...)
-            raise exc.DBAPIError.instance(sql, values, error, sqlite3.Error) from error
-        return Rows([_row(plan, raw) for raw in fetched], cursor.rowcount)
+        plan = self._plan_for(conn)
+        if plan is not None:
+            sql, values = _bound(plan, parameters)
+            if sql is not None:  # None: an empty IN list, which SQLAlchemy renders specially
+                fetched, rowcount = _on_driver(conn, sql, values, fetch=bool(plan.columns))
+                return Rows([_row(plan, raw) for raw in fetched], rowcount)
+        return conn.execute(self.statement, parameters)
 
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """The statement once per row of parameters (an INSERT of several rows, say)."""
-        plan = None
-        if conn.dialect.name == "sqlite" and not self._unsupported and rows:
-            plan = self._plan or self._compile(conn.dialect)
+        plan = self._plan_for(conn) if rows else None
         if plan is None or plan.expanding or plan.columns:
             conn.execute(self.statement, list(rows))
             return
-        values = [_bound(plan, row)[1] for row in rows]
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        try:
-            driver.executemany(plan.sql, values)
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(plan.sql, values, error, sqlite3.Error) from error
+        _on_driver(conn, plan.sql, [_bound(plan, row)[1] for row in rows], many=True)
+
+    def _plan_for(self, conn: Connection) -> _Plan | None:
+        """The compiled plan, None where SQLAlchemy must run the statement."""
+        if conn.dialect.name != "sqlite" or self._unsupported:
+            return None
+        return self._plan or self._compile(conn.dialect)
 
     def _compile(self, dialect: Dialect) -> _Plan | None:
         compiled = self.statement.compile(dialect=dialect)
@@ -123,11 +115,8 @@ class Prepared:
         columns = [column.key for column in exported]
         processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                       for column in exported]
-        self._plan = _Plan(
-            sql=compiled.string, binds=binds, expanding=any(b.expanding for b in binds),
-            columns=columns, processors=processors,
-            row=_row_type(columns) if columns else None,
-        )
+        self._plan = _Plan(sql=compiled.string, binds=binds, columns=columns,
+                           processors=processors)
         return self._plan
 
 
@@ -168,6 +157,19 @@ class Rows:
     def scalar(self) -> Any:
         row = self.first()
         return None if row is None else row[0]
+
+
+def _on_driver(conn: Connection, sql: str, values: list[Any], *, many: bool = False,
+               fetch: bool = False) -> tuple[list[Any], int]:
+    """Run on the transaction's own sqlite3 connection: the rows (if `fetch`) and the row
+    count; the driver's errors raised as SQLAlchemy would raise them (IntegrityError...)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    try:
+        cursor = driver.executemany(sql, values) if many else driver.execute(sql, values)
+        return (cursor.fetchall() if fetch else []), cursor.rowcount
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(sql, values, error, sqlite3.Error) from error
 
 
 def _bound(plan: _Plan, parameters: Mapping[str, Any]) -> tuple[str | None, list[Any]]:

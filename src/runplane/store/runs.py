@@ -78,10 +78,18 @@ _TASK_COLUMNS = ("run_id", "position", "target", "status", "attempts", "max_atte
                  "available_at", "created_at", "output_truncated", "target_data",
                  "retries_left", "retry_delay")
 _INSERT_TASKS = Prepared(insert(tasks).values(bound_values(tasks, *_TASK_COLUMNS)))
-_RUN_BY_ID = {
-    with_output: Prepared(_runs_query(with_output).where(runs.c.id == bindparam("run_id")))
-    for with_output in (False, True)
-}
+
+
+def _run_lookup(*conditions: Any) -> dict[bool, Prepared]:
+    """The run (or trace) matching `conditions`, without and with its first task's output."""
+    return {with_output: Prepared(_runs_query(with_output).where(*conditions))
+            for with_output in (False, True)}
+
+
+_RUN_BY_ID = _run_lookup(runs.c.id == bindparam("run_id"))
+# A trace, by its script and number.
+_SCRIPT_RUN = _run_lookup(runs.c.script_id == bindparam("script_id"),
+                          runs.c.number == bindparam("number"))
 
 
 def insert_run(
@@ -140,13 +148,6 @@ def get_script_run(
     parameters = {"script_id": script_id, "number": number}
     row = _SCRIPT_RUN[with_output].execute(conn, parameters).first()
     return _run(row, with_output) if row else None
-
-
-_SCRIPT_RUN = {  # a trace, looked up by its script and number
-    with_output: Prepared(_runs_query(with_output).where(
-        runs.c.script_id == bindparam("script_id"), runs.c.number == bindparam("number")))
-    for with_output in (False, True)
-}
 
 
 def list_script_runs(

@@ -38,10 +38,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
 from runplane.errors import StoreUnavailable
-from runplane.store.inline import Busy, InlineSqlite
+from runplane.store.inline import Busy, InlineSqlite, describe
 
 log = logging.getLogger("runplane.store")
 
+# How long a checkpoint waits for readers of older snapshots before it leaves the WAL as it is.
+CHECKPOINT_WAIT_MS = 200
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READER_THREADS = 4
 _WRITE = "runplane_write"
@@ -83,6 +86,8 @@ def _prepare_sqlite(engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOU
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # A WAL that a long reader let grow is cut back to this when it starts over.
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
@@ -170,13 +175,27 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(pool, unit)
 
     def _checkpoint_soon(self) -> None:
-        """A passive WAL checkpoint on the writer thread (never blocks a writer or reader)."""
+        """A WAL checkpoint on the writer thread, which starts the WAL over (see _checkpoint)."""
         future = self._writes.submit(self._checkpoint)
         future.add_done_callback(_log_failure)
 
     def _checkpoint(self) -> None:
+        """Copy the WAL back into the database and have the next write start it over.
+
+        SQLite reuses its WAL from the start only once a checkpoint has copied all of it and
+        no write came in between. A PASSIVE checkpoint here overlapped the event loop's small
+        writes, so under steady load none ever finished and the WAL grew without end (266 MB
+        in a benchmark of 4,600 runs). RESTART holds the write lock while it copies: small
+        writes meanwhile find the file locked and queue behind it on this thread. It waits
+        for readers of older snapshots at most CHECKPOINT_WAIT_MS; if they are not done by
+        then, the WAL is started over at a later checkpoint.
+        """
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def _run_write(self, work: Callable[..., T], args: Any, kwargs: Any) -> T:
         with _translated("write"), self._writer.begin() as conn:
@@ -278,4 +297,4 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except (exc.OperationalError, exc.InterfaceError) as error:
-        raise StoreUnavailable(f"the database refused the {what}: {error.orig}") from error
+        raise StoreUnavailable(f"the database refused the {what}: {describe(error)}") from error

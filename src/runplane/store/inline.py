@@ -37,6 +37,14 @@ def driver_error(error: exc.DBAPIError | sqlite3.Error) -> BaseException:
     return error.orig if isinstance(error, exc.DBAPIError) else error
 
 
+def describe(error: exc.DBAPIError | sqlite3.Error) -> str:
+    """The driver's message with SQLite's own error name (SQLITE_IOERR_SHORT_READ...), which
+    tells the many kinds of "disk I/O error" apart."""
+    orig = driver_error(error)
+    name = getattr(orig, "sqlite_errorname", None)
+    return f"{orig} ({name})" if name else str(orig)
+
+
 def is_busy(error: exc.DBAPIError | sqlite3.Error) -> bool:
     orig = driver_error(error)
     code = getattr(orig, "sqlite_errorcode", None)
@@ -88,7 +96,7 @@ class InlineSqlite:
                 raise Busy from error
             raise StoreUnavailable(
                 f"the database refused the {'write' if writing else 'read'}: "
-                f"{driver_error(error)}"
+                f"{describe(error)}"
             ) from error
         if writing:
             self._commits += 1

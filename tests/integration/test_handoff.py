@@ -30,7 +30,10 @@ class HeldWorker:
     lease_seconds = 30.0
 
     def __init__(self, slots: int, instance_limit: int | None = None,
-                 grouping: Grouping = NO_GROUPING) -> None:
+                 grouping: Grouping = NO_GROUPING, intake_width: int = 1) -> None:
+        self.intake = asyncio.Semaphore(intake_width)
+        self.making = 0  # runs between reserve and settle
+        self.most_at_once = 0
         self.free = slots
         self.instance_limit = instance_limit
         self.grouping = grouping
@@ -41,9 +44,12 @@ class HeldWorker:
     def reserve(self, kind: str, wanted: int) -> int:
         held = min(wanted, self.free)
         self.free -= held
+        self.making += 1
+        self.most_at_once = max(self.most_at_once, self.making)
         return held
 
     def settle(self, kind: str, reserved: int, groups: list[list[ClaimedTask]]) -> None:
+        self.making -= 1
         self.free += reserved - len(groups)
         self.started += [task for group in groups for task in group]
         self.groups += [[task.target for task in group] for group in groups]
@@ -202,3 +208,22 @@ async def test_the_real_worker_runs_what_it_is_handed(core: Core, admin: ApiKey)
     assert core.handoff is None
     assert finished is not None and finished.status == "success"
     assert finished.output is not None and finished.output.stdout == "{'x': 1}\n"
+
+
+async def test_runs_made_at_once_pass_the_intake_as_the_database_writes(
+    core: Core, admin: ApiKey
+) -> None:
+    """Eight clients at once: on SQLite their runs are made one after the other (the worker's
+    own steps take turns with them), on PostgreSQL up to a database thread each."""
+    number = await script_number(core, admin)
+    held = HeldWorker(slots=8, intake_width=core.database.writers_at_once)
+    core.handoff = held
+    made = await asyncio.gather(*(
+        runs.run_script(core, admin, "hand", number, {"i": i}) for i in range(8)
+    ))
+    assert len({run.id for _, run in made}) == 8 and len(held.started) == 8
+    if core.database.is_postgres:
+        assert core.database.writers_at_once > 1
+        assert held.most_at_once <= core.database.writers_at_once
+    else:
+        assert core.database.writers_at_once == 1 and held.most_at_once == 1

@@ -112,6 +112,9 @@ class Worker:
         if core.settings.control_slots > 0:
             self.lanes.append(Lane("control", CONTROL_KINDS, core.settings.control_slots,
                                    signals.work_event(CONTROL_KINDS)))
+        # Runs made in this process, at most as many at once as the database writes at once
+        # (core/handoff.py says why).
+        self.intake = asyncio.Semaphore(core.database.writers_at_once)
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[int, asyncio.Task[None]] = {}

@@ -124,10 +124,12 @@ class Database:
             options["pool_pre_ping"] = pooled
             threads = pool_size if pooled else 2
             self._writes = self._reads = ThreadPoolExecutor(threads, "runplane-db")
+            self._writers = threads
         else:
             # Connections move between the reader threads (one thread at a time each).
             options["connect_args"] = {"check_same_thread": False}
             self._writes = ThreadPoolExecutor(1, "runplane-db-write")
+            self._writers = 1
             self._reads = ThreadPoolExecutor(SQLITE_READER_THREADS, "runplane-db-read")
         self.engine = create_engine(target, **options)
         self._writer = self.engine.execution_options(**{_WRITE: True})
@@ -142,6 +144,12 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def writers_at_once(self) -> int:
+        """How many write transactions can make progress at once: one on SQLite (a single
+        writer), a database thread each on PostgreSQL."""
+        return self._writers
 
     async def write(self, work: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(conn, ...)` in one write transaction (serialised on SQLite), committed

@@ -104,6 +104,37 @@ async def test_checkpoints_are_asked_of_the_writer_thread(
     assert len(names) == 2 and all(name.startswith("runplane-db-write") for name in names)
 
 
+async def test_small_writes_queue_behind_a_checkpoint_until_it_is_done(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inline writes taking the write lock between a checkpoint's tries for it made the
+    checkpoint give up on a loaded machine (CI), and the WAL grew. While one is queued or
+    running, writes go to the writer thread, behind it."""
+    if database.is_postgres:
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 3)
+    release = threading.Event()
+    real = database._checkpoint
+
+    def slow_checkpoint() -> None:
+        release.wait(10)
+        real()
+
+    def where(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO scratch (n) VALUES (0)"))
+        return threading.current_thread().name
+
+    monkeypatch.setattr(database, "_checkpoint", slow_checkpoint)
+    here = threading.current_thread().name
+    assert [await database.write_small(where) for _ in range(3)] == [here] * 3
+    writing = asyncio.create_task(database.write_small(where))
+    await asyncio.sleep(0.1)
+    assert not writing.done()  # queued behind the checkpoint
+    assert await database.read_small(count) == 3  # reads still run at once
+    release.set()
+    assert (await writing).startswith("runplane-db-write")
+    assert await database.write_small(where) == here  # inline again once it is done
+
 async def test_a_held_transaction_makes_small_writes_queue_behind_it(
     database: Database
 ) -> None:

@@ -182,10 +182,11 @@ class Database:
         unit = partial(self._run_write if writing else self._run_read, work, args, kwargs)
         return await asyncio.get_running_loop().run_in_executor(pool, unit)
 
-    def _checkpoint_soon(self) -> None:
+    def _checkpoint_soon(self) -> Future[None]:
         """A WAL checkpoint on the writer thread, which starts the WAL over (see _checkpoint)."""
         future = self._writes.submit(self._checkpoint)
         future.add_done_callback(_log_failure)
+        return future
 
     def _checkpoint(self) -> None:
         """Copy the WAL back into the database and have the next write start it over.
@@ -193,8 +194,8 @@ class Database:
         SQLite reuses its WAL from the start only once a checkpoint has copied all of it and
         no write came in between. A PASSIVE checkpoint here overlapped the event loop's small
         writes, so under steady load none ever finished and the WAL grew without end (266 MB
-        in a benchmark of 4,600 runs). RESTART holds the write lock while it copies: small
-        writes meanwhile find the file locked and queue behind it on this thread. It waits
+        in a benchmark of 4,600 runs). RESTART holds the write lock while it copies; small
+        writes are not started inline meanwhile, and queue behind it on this thread. It waits
         for readers of older snapshots at most CHECKPOINT_WAIT_MS; if they are not done by
         then, the WAL is started over at a later checkpoint.
         """

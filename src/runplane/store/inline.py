@@ -8,8 +8,10 @@ back, nothing done) then goes to the database threads, which wait for the lock a
 WAL reader never waits for a writer, so reads practically always run here.
 
 Checkpoints are not run from here (they can take milliseconds of disk I/O): the connection has
-no automatic checkpoint, and every CHECKPOINT_EVERY commits a passive one is asked of the
-writer thread.
+no automatic checkpoint, and every CHECKPOINT_EVERY commits one is asked of the writer thread.
+Until it is done, writes do not start here: they go to the writer thread, behind it. Had they
+gone on here, they would have taken the write lock between the checkpoint's tries for it, and
+on a busy machine the checkpoint gave up and the WAL grew.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, exc
@@ -56,12 +59,14 @@ def is_busy(error: exc.DBAPIError | sqlite3.Error) -> bool:
 class InlineSqlite:
     """One connection, used only from the event loop's thread, one unit at a time."""
 
-    def __init__(self, engine: Engine, checkpoint_due: Callable[[], None]) -> None:
+    def __init__(self, engine: Engine, checkpoint: Callable[[], Future[None]]) -> None:
         """`engine`: a single-connection engine set up never to wait and to leave BEGIN to
-        us (see database.py)."""
+        us (see database.py). `checkpoint` queues a checkpoint on the writer thread."""
         self._engine = engine
-        self._checkpoint_due = checkpoint_due
+        self._checkpoint = checkpoint
         self._commits = 0
+        # Set from asking for a checkpoint until it is done (on the writer thread).
+        self._checkpointing = threading.Event()
         # The connection serves the first thread that uses it (the event loop's); a unit
         # from any other thread goes to the database threads, as if the file were locked.
         self._thread: int | None = None
@@ -75,6 +80,8 @@ class InlineSqlite:
             self._thread = threading.get_ident()
         elif self._thread != threading.get_ident():
             raise Busy
+        if writing and self._checkpointing.is_set():
+            raise Busy  # behind the checkpoint on the writer thread
         try:
             if self._conn is None:
                 self._conn = self._engine.connect()
@@ -101,7 +108,8 @@ class InlineSqlite:
         if writing:
             self._commits += 1
             if self._commits % CHECKPOINT_EVERY == 0:
-                self._checkpoint_due()
+                self._checkpointing.set()
+                self._checkpoint().add_done_callback(lambda _: self._checkpointing.clear())
         return result
 
     def _drop(self) -> None:

@@ -135,6 +135,7 @@ async def test_small_writes_queue_behind_a_checkpoint_until_it_is_done(
     assert (await writing).startswith("runplane-db-write")
     assert await database.write_small(where) == here  # inline again once it is done
 
+
 async def test_a_held_transaction_makes_small_writes_queue_behind_it(
     database: Database
 ) -> None:

@@ -32,9 +32,9 @@ from runplane.core.instances import create as create_instance
 from runplane.core.inventory import save_devices
 from runplane.core.pools import get_pool, save_pool
 from runplane.core.targets import resolve_targets
+from runplane.model import Instance
 from runplane.settings import Settings
 from runplane.store.migrate import upgrade
-from runplane.store.records import Instance
 
 TARGET_SECONDS = 0.5
 VENDORS = ("Cisco", "Juniper", "Arista", "Nokia")

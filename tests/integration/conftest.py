@@ -8,8 +8,8 @@ import pytest
 
 from runplane.core.context import Core, open_core
 from runplane.core.keys import bootstrap
+from runplane.model import ApiKey
 from runplane.settings import Settings
-from runplane.store.records import ApiKey
 
 
 @pytest.fixture

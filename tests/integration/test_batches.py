@@ -29,11 +29,11 @@ from runplane.engine.performers import WorkerContext
 from runplane.engine.runner import start_worker
 from runplane.engine.worker import Worker
 from runplane.errors import StoreUnavailable
+from runplane.model import SUCCESS, ApiKey, ClaimedTask
 from runplane.store import batches as batch_store
 from runplane.store import claims, queue
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
-from runplane.store.records import SUCCESS, ApiKey, ClaimedTask
 
 pytestmark = pytest.mark.anyio
 INSTANCE = "batchy"

@@ -33,11 +33,11 @@ from runplane.clock import utcnow
 from runplane.core import instances
 from runplane.core import scripts as core_scripts
 from runplane.core.context import Core
+from runplane.model import ApiKey
 from runplane.store import claims, queue, scripts
 from runplane.store import instances as instance_store
 from runplane.store import runs as run_store
 from runplane.store.driver_sql import Prepared, Rows
-from runplane.store.records import ApiKey
 from runplane.store.types import UTCDateTime
 
 pytestmark = pytest.mark.anyio

@@ -15,9 +15,9 @@ from runplane.core import inventory, runs, scripts, service_runs, services
 from runplane.core.context import Core
 from runplane.core.services import PYTHON_SNIPPET
 from runplane.engine.worker import Worker
+from runplane.model import PROCESSING, QUEUED, RUNNING, ApiKey, ClaimedTask
 from runplane.store import claims, queue
 from runplane.store.claims import NO_GROUPING, Grouping
-from runplane.store.records import PROCESSING, QUEUED, RUNNING, ApiKey, ClaimedTask
 
 pytestmark = pytest.mark.anyio
 

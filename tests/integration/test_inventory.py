@@ -24,7 +24,7 @@ from runplane.core.pool_filters import device_matches, flat_filters
 from runplane.core.search import parse_search
 from runplane.core.targets import resolve_pool_names, resolve_targets
 from runplane.errors import Invalid, NotFound
-from runplane.store.records import Instance
+from runplane.model import Instance
 
 pytestmark = pytest.mark.anyio
 

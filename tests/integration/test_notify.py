@@ -9,9 +9,9 @@ import pytest
 from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core, open_core, start_listening
+from runplane.model import SUCCESS, ApiKey, TaskResult
 from runplane.settings import Settings
 from runplane.store import claims, queue
-from runplane.store.records import SUCCESS, ApiKey, TaskResult
 
 pytestmark = pytest.mark.anyio
 

@@ -20,8 +20,8 @@ from runplane.delivery.sender import Sender
 from runplane.delivery.signing import message_id
 from runplane.engine.runner import start_sender, start_worker
 from runplane.errors import Invalid
+from runplane.model import ApiKey
 from runplane.store import outbox as store
-from runplane.store.records import ApiKey
 from tests.support.receiver import DROP, Receiver
 
 pytestmark = pytest.mark.anyio

@@ -10,11 +10,11 @@ import pytest
 from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
+from runplane.model import FAILURE, PROCESSING, SUCCESS, ApiKey, Run, TaskResult
 from runplane.store import claims, queue
 from runplane.store import instances as instance_store
 from runplane.store import runs as run_store
 from runplane.store.database import Database
-from runplane.store.records import FAILURE, PROCESSING, SUCCESS, ApiKey, Run, TaskResult
 
 pytestmark = pytest.mark.anyio
 

@@ -21,9 +21,9 @@ from runplane.core.runs import wait_for_run
 from runplane.engine import worker as worker_module
 from runplane.engine.runner import start_worker
 from runplane.errors import NotFound
+from runplane.model import ABORTED, SUCCESS, Instance
 from runplane.store import claims, queue
 from runplane.store import runs as run_store
-from runplane.store.records import ABORTED, SUCCESS, Instance
 from runplane.store.tables import runs
 
 pytestmark = pytest.mark.anyio

@@ -10,9 +10,9 @@ from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
 from runplane.engine.runner import start_worker
+from runplane.model import PENDING, SUCCESS, TIMEOUT, ApiKey
 from runplane.store import claims
 from runplane.store import runs as run_store
-from runplane.store.records import PENDING, SUCCESS, TIMEOUT, ApiKey
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ import pytest
 
 from runplane.core.access import Role, hash_key, new_key, require
 from runplane.errors import Forbidden
-from runplane.store.records import ApiKey, Instance
+from runplane.model import ApiKey, Instance
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -21,8 +21,8 @@ from runplane.core.pool_filters import (
 )
 from runplane.core.search import parse_search
 from runplane.errors import Invalid
+from runplane.model import Device
 from runplane.store.filters import PropertyFilter
-from runplane.store.records import Device
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

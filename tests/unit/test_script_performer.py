@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runplane.engine.script_performer import execution_request, script_timeout
+from runplane.model import ClaimedTask, ScriptSpec
 from runplane.settings import Settings
-from runplane.store.records import ClaimedTask, ScriptSpec
 
 SETTINGS = Settings(database="sqlite:///unused.db")
 

@@ -11,7 +11,7 @@ from runplane.core.service_runs import (
     status_name,
     target_result,
 )
-from runplane.store.records import TargetOutcome
+from runplane.model import TargetOutcome
 
 
 def outcome(**overrides: object) -> TargetOutcome:

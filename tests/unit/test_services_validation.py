@@ -14,8 +14,8 @@ import pytest
 from runplane.core import services
 from runplane.core.services import DEFAULTS, as_dict, checked_fields
 from runplane.errors import Invalid
+from runplane.model import Service
 from runplane.settings import Settings
-from runplane.store.records import Service
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ import secrets
 from enum import IntEnum
 
 from runplane.errors import Forbidden
-from runplane.store.records import ApiKey, Instance
+from runplane.model import ApiKey, Instance
 
 
 class Role(IntEnum):

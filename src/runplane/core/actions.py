@@ -23,7 +23,7 @@ from runplane.core.batch_errors import (
 )
 from runplane.core.context import Core
 from runplane.core.runs import RunLink
-from runplane.store.records import ApiKey, Instance
+from runplane.model import ApiKey, Instance
 
 NAMESPACE_MODULES = ("scripts", "inventory", "services", "runs")
 

@@ -33,6 +33,7 @@ from runplane.core.batches import BATCH_SUBJECT, results_body
 from runplane.core.context import Core
 from runplane.delivery.wakeup import nudge
 from runplane.errors import RunplaneError, StoreUnavailable
+from runplane.model import ApiKey, Instance, Run
 from runplane.store import batches as store
 from runplane.store import instances as instance_store
 from runplane.store import keys as key_store
@@ -40,7 +41,6 @@ from runplane.store import outbox as outbox_store
 from runplane.store.batches import Batch, BatchJob
 from runplane.store.database import Database
 from runplane.store.joined import JoinedDatabase
-from runplane.store.records import ApiKey, Instance, Run
 
 log = logging.getLogger("runplane.batch")
 T = TypeVar("T")

@@ -35,12 +35,12 @@ from runplane.core.instances import find as find_instance
 from runplane.delivery.signing import message_id, new_secret
 from runplane.delivery.url_guard import RefusedUrl, check_callback_url, configured_networks
 from runplane.errors import StoreUnavailable
+from runplane.model import ApiKey, Instance
 from runplane.store import batches as store
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
 from runplane.store.batches import BATCH_RUN, Batch, BatchJob
 from runplane.store.outbox import Attempt, OutboxEntry
-from runplane.store.records import ApiKey, Instance
 
 BATCH_SUBJECT = "batch"
 # A driver resumes where it stopped, so it may be claimed again more often than a script.

@@ -25,9 +25,9 @@ from runplane.core.runs import queue_script_run, wait_for_run
 from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
 from runplane.errors import Invalid, NotFound, Unauthenticated
+from runplane.model import ApiKey, Instance, Page, Run, Script, ScriptEndpoint
 from runplane.store import instances as instance_store
 from runplane.store import scripts as store
-from runplane.store.records import ApiKey, Instance, Page, Run, Script, ScriptEndpoint
 
 NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9_-]{0,62}[a-z0-9])?$")
 DESCRIPTION_MAX_CHARS = 4096

@@ -32,9 +32,9 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Connection
 
 from runplane.clock import utcnow
+from runplane.model import ClaimedTask
 from runplane.store import claims
 from runplane.store.claims import Grouping
-from runplane.store.records import ClaimedTask
 
 T = TypeVar("T")
 

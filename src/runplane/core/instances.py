@@ -10,8 +10,8 @@ from runplane.core import validation
 from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.errors import Invalid, NotFound
+from runplane.model import ApiKey, Instance, Page
 from runplane.store import instances as store
-from runplane.store.records import ApiKey, Instance, Page
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 DESCRIPTION_MAX_CHARS = 4096

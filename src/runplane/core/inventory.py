@@ -14,10 +14,10 @@ from runplane.core.context import Core
 from runplane.core.pool_filters import BAD_PROPERTY, PROPERTY_NAME, make_filter
 from runplane.core.search import SearchRequest
 from runplane.errors import Invalid, NotFound
+from runplane.model import Device, Instance
 from runplane.store import devices as store
 from runplane.store.devices import DeviceInput
 from runplane.store.filters import EQUALITY, PropertyFilter
-from runplane.store.records import Device, Instance
 
 NAME_MAX_CHARS = 256
 TEXT_MAX_CHARS = 256

@@ -24,7 +24,7 @@ import yaml
 from runplane.core.context import Core
 from runplane.core.inventory import SaveReport, save_devices
 from runplane.core.pools import save_pools
-from runplane.store.records import Instance
+from runplane.model import Instance
 
 DEVICE = "device"
 POOL = "pool"

@@ -13,9 +13,9 @@ from runplane.core.context import Core
 from runplane.core.instances import found as found_instance
 from runplane.core.instances import lookup_name
 from runplane.errors import NotFound, Unauthenticated
+from runplane.model import ApiKey, Instance
 from runplane.store import instances as instance_store
 from runplane.store import keys as store
-from runplane.store.records import ApiKey, Instance
 
 DEFAULT_INSTANCE = "default"
 NO_SUCH_KEY = "No such API Key."

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runplane.errors import Invalid
+from runplane.model import Device
 from runplane.store.filters import (
     EMPTY,
     EQUALITY,
@@ -28,7 +29,6 @@ from runplane.store.filters import (
     TEXT_COLUMNS,
     PropertyFilter,
 )
-from runplane.store.records import Device
 
 PREFIX = "device_"
 MATCH_SUFFIX = "_match"

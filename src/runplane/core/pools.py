@@ -30,10 +30,10 @@ from runplane.core.pool_filters import (
 )
 from runplane.core.search import SearchRequest
 from runplane.errors import Invalid, NotFound
+from runplane.model import Instance, Pool
 from runplane.store import devices as device_store
 from runplane.store import pools as store
 from runplane.store.filters import REGEX, PropertyFilter
-from runplane.store.records import Instance, Pool
 
 DESCRIPTION_MAX_CHARS = 4096
 UNKNOWN_SHOWN = 5

@@ -21,10 +21,10 @@ from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
 from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import NotFound, TooLarge, Unauthenticated
+from runplane.model import ApiKey, ClaimedTask, Instance, Page, Run, Script
 from runplane.store import instances as instance_store
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
-from runplane.store.records import ApiKey, ClaimedTask, Instance, Page, Run, Script
 
 SCRIPT_RUN = "script"
 # Called in the transaction that makes a run, with that run.

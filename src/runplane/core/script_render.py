@@ -7,7 +7,7 @@ from typing import Any
 
 from runplane.clock import iso_z
 from runplane.core.runtimes import RUNTIMES
-from runplane.store.records import (
+from runplane.model import (
     ABORTED,
     FAILURE,
     ApiKey,

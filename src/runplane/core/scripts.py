@@ -13,9 +13,9 @@ from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
 from runplane.core.runtimes import check_runtime
 from runplane.errors import Invalid, NotFound
+from runplane.model import ApiKey, Instance, Page, Script
 from runplane.store import instances as instance_store
 from runplane.store import scripts as store
-from runplane.store.records import ApiKey, Instance, Page, Script
 
 LABEL_MAX_CHARS = 256
 DESCRIPTION_MAX_CHARS = 4096

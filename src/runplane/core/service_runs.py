@@ -24,11 +24,7 @@ from runplane.core.runs import RunLink, wait_for_run
 from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
 from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import Invalid, NotFound, TooLarge
-from runplane.store import queue
-from runplane.store import run_logs as log_store
-from runplane.store import runs as run_store
-from runplane.store import services as service_store
-from runplane.store.records import (
+from runplane.model import (
     ABORTED,
     FINAL_STATUSES,
     SUCCESS,
@@ -40,6 +36,10 @@ from runplane.store.records import (
     Target,
     TargetOutcome,
 )
+from runplane.store import queue
+from runplane.store import run_logs as log_store
+from runplane.store import runs as run_store
+from runplane.store import services as service_store
 
 SERVICE_RUN = "service"
 TARGET_KEYS = ("devices", "pools", "ip_addresses")

@@ -17,9 +17,9 @@ from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.context import Core
 from runplane.errors import Invalid, NotFound
+from runplane.model import Instance, Page, Service
 from runplane.store import scripts as script_store
 from runplane.store import services as store
-from runplane.store.records import Instance, Page, Service
 
 PYTHON_SNIPPET = "python_snippet_service"
 SHELL_COMMAND = "shell_command_service"

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections import OrderedDict, defaultdict
 
-from runplane.store.records import Run
+from runplane.model import Run
 
 RECENTLY_ENDED = 1024
 

@@ -12,9 +12,9 @@ from runplane.core.context import Core
 from runplane.core.inventory import no_device
 from runplane.core.pools import no_pool
 from runplane.errors import Invalid
+from runplane.model import Instance, Target
 from runplane.store import devices as device_store
 from runplane.store import pools as pool_store
-from runplane.store.records import Instance, Target
 
 
 @dataclass(frozen=True)

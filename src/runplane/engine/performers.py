@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from runplane.core.context import Core
 from runplane.engine.execution import Executor
-from runplane.store.records import ClaimedTask, TaskResult
+from runplane.model import ClaimedTask, TaskResult
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Any
 from runplane.clock import utcnow
 from runplane.engine.execution import ExecutionRequest, ExecutionResult, Limits
 from runplane.engine.performers import WorkerContext
+from runplane.model import FAILURE, ClaimedTask, TaskResult
 from runplane.settings import Settings
-from runplane.store.records import FAILURE, ClaimedTask, TaskResult
 
 # Keys of CONFIG that steer runplane rather than the script; the script does not see them.
 CONTROL_KEYS = ("timeout", "allow_full_access")

@@ -23,8 +23,8 @@ from runplane.engine.execution import BatchOutcome, ExecutionRequest, ExecutionR
 from runplane.engine.performers import WorkerContext
 from runplane.engine.script_performer import CONTROL_KEYS, internal_failure, limits
 from runplane.engine.service_performer import meta_of, snippet_result, timeout_of
+from runplane.model import ClaimedTask, TaskResult
 from runplane.settings import Settings
-from runplane.store.records import ClaimedTask, TaskResult
 
 # Service types whose targets may share a process.
 BATCHED_SERVICE_TYPES = (PYTHON_SNIPPET,)

@@ -16,8 +16,8 @@ from runplane.engine.script_performer import (
     script_timeout,
     task_result,
 )
+from runplane.model import FAILURE, SUCCESS, ClaimedTask, ServiceSpec, TaskResult
 from runplane.settings import Settings
-from runplane.store.records import FAILURE, SUCCESS, ClaimedTask, ServiceSpec, TaskResult
 
 RESULT_NOT_SET = "Result not set by user code on service instance"
 

@@ -36,10 +36,10 @@ from runplane.engine.performers import (
 from runplane.engine.script_performer import internal_failure
 from runplane.engine.service_batch import BATCHED_SERVICE_TYPES, perform_service_targets
 from runplane.errors import StoreUnavailable
+from runplane.model import ABORTED, ClaimedTask, TaskResult
 from runplane.store import claims, queue
 from runplane.store.batches import BATCH_RUN
 from runplane.store.queue import FinishedRun
-from runplane.store.records import ABORTED, ClaimedTask, TaskResult
 
 log = logging.getLogger("runplane.worker")
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
 from sqlalchemy.engine import Row
 
-from runplane.store.records import RUNNING
+from runplane.model import RUNNING
 from runplane.store.tables import batch_jobs, batches, instances, runs, tasks
 
 # Batch statuses.

@@ -22,8 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, bindparam, func, select, update
 
-from runplane.store.driver_sql import Prepared
-from runplane.store.records import (
+from runplane.model import (
     PENDING,
     PROCESSING,
     QUEUED,
@@ -32,6 +31,7 @@ from runplane.store.records import (
     ScriptSpec,
     ServiceSpec,
 )
+from runplane.store.driver_sql import Prepared
 from runplane.store.tables import instances, runs, scripts, services, tasks
 
 PG_CLAIM_LOCK = 7_215_003_002

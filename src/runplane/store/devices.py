@@ -23,10 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
+from runplane.model import DEVICE_COLUMNS, Device, Target
 from runplane.store import device_writes as writes
 from runplane.store.bulk import collector_paused
 from runplane.store.filters import PropertyFilter, all_of, property_text
-from runplane.store.records import DEVICE_COLUMNS, Device, Target
 from runplane.store.tables import devices
 
 T = TypeVar("T")

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
+from runplane.model import Instance, Page
 from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
-from runplane.store.records import Instance, Page
 from runplane.store.tables import instances
 
 

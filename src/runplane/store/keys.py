@@ -9,8 +9,8 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
+from runplane.model import ApiKey
 from runplane.store.driver_sql import Prepared
-from runplane.store.records import ApiKey
 from runplane.store.tables import api_keys, instances, server_facts
 
 

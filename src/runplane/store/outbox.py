@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from runplane.clock import iso_z
-from runplane.store.records import SUCCESS
+from runplane.model import SUCCESS
 from runplane.store.tables import instances, outbox, outbox_attempts, runs, scripts, tasks
 
 PENDING = "pending"

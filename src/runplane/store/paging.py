@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Column, Connection, Select
 from sqlalchemy.engine import Row
 
-from runplane.store.records import Page
+from runplane.model import Page
 
 T = TypeVar("T")
 

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
+from runplane.model import Pool, Target
 from runplane.store.devices import chunks, count_devices, find_targets, one_of
 from runplane.store.filters import PropertyFilter, all_of
-from runplane.store.records import Pool, Target
 from runplane.store.tables import devices, pool_members, pools
 
 _COLUMNS = tuple(pools.c[name] for name in (

@@ -15,10 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, case, select, update
 
-from runplane.store import notify, outbox, run_logs
-from runplane.store.driver_sql import Prepared
-from runplane.store.prebuilt import bound_values, values_of
-from runplane.store.records import (
+from runplane.model import (
     ABORTED,
     FAILURE,
     QUEUED,
@@ -28,6 +25,9 @@ from runplane.store.records import (
     TaskOutput,
     TaskResult,
 )
+from runplane.store import notify, outbox, run_logs
+from runplane.store.driver_sql import Prepared
+from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.runs import RUN_COLUMNS, run_from_row
 from runplane.store.tables import runs, tasks
 

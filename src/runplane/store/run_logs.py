@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from runplane.store.records import LogLine
+from runplane.model import LogLine
 from runplane.store.tables import run_logs
 
 MESSAGE_MAX_CHARS = 8192

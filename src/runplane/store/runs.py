@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, insert, select
 from sqlalchemy.engine import Row
 
+from runplane.model import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store import notify
 from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.prebuilt import bound_values, values_of
-from runplane.store.records import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store.tables import runs, tasks
 
 RUN_COLUMNS = tuple(runs.c[name] for name in (

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
+from runplane.model import Page, Script, ScriptEndpoint
 from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
-from runplane.store.records import Page, Script, ScriptEndpoint
 from runplane.store.tables import script_endpoints, scripts
 
 _SCRIPT_COLUMNS = tuple(scripts.c[name] for name in (

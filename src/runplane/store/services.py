@@ -10,8 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
+from runplane.model import Page, Service
 from runplane.store.paging import fetch_page
-from runplane.store.records import Page, Service
 from runplane.store.tables import services
 
 _COLUMNS = tuple(services.c[name] for name in Service.__dataclass_fields__)

@@ -12,7 +12,7 @@ from runplane.api.service_door.auth import service_instance
 from runplane.core import keys
 from runplane.core.batch_errors import BAD_BODY, BODY_TOO_LARGE, BatchError
 from runplane.core.context import Core
-from runplane.store.records import ApiKey
+from runplane.model import ApiKey
 
 
 def key_from(request: Request) -> str | None:

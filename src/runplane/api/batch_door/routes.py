@@ -15,7 +15,7 @@ from runplane.api.core_dependency import CoreDep
 from runplane.core import batches
 from runplane.core.batch_errors import BAD_BODY, INCORRECT_JOB_FORMAT, UNKNOWN_ACTION, BatchError
 from runplane.core.context import Core
-from runplane.store.records import ApiKey
+from runplane.model import ApiKey
 
 router = APIRouter(route_class=BatchDoorRoute, tags=["batch door"])
 PATH = "/api/1.0/batch"

@@ -9,7 +9,7 @@ from fastapi import Request
 from runplane.api.script_door.requests import key_from, object_body
 from runplane.core import keys
 from runplane.core.context import Core
-from runplane.store.records import ApiKey
+from runplane.model import ApiKey
 
 
 async def with_body(

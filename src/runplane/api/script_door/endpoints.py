@@ -14,7 +14,7 @@ from runplane.api.script_door.requests import Caller, CoreDep, key_from, read_bo
 from runplane.core import endpoints
 from runplane.core import script_render as render
 from runplane.core.endpoints import EndpointRun
-from runplane.store.records import Page, ScriptEndpoint
+from runplane.model import Page, ScriptEndpoint
 
 router = APIRouter(route_class=ScriptDoorRoute, tags=["script door: endpoints"])
 BASE = "/v1.1/instances/{instance}/endpoints/scripts"

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 
 from runplane.api.script_door.requests import page_request
-from runplane.store.records import Page
+from runplane.model import Page
 
 T = TypeVar("T")
 Fetch = Callable[[int | None, int, bool], Awaitable[Page[T]]]

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from runplane.api.core_dependency import CoreDep
 from runplane.api.script_door.errors import detail, too_large
 from runplane.core import keys, validation
-from runplane.store.records import ApiKey
+from runplane.model import ApiKey
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)
 BAD_PAGE = "Incorrect page parameter provided."

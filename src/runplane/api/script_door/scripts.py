@@ -13,7 +13,7 @@ from runplane.api.script_door.requests import Caller, CoreDep, key_from, object_
 from runplane.core import runs, scripts, validation
 from runplane.core import script_render as render
 from runplane.core.instances import visible
-from runplane.store.records import Page, Run, Script
+from runplane.model import Page, Run, Script
 
 router = APIRouter(route_class=ScriptDoorRoute, tags=["script door: scripts"])
 BASE = "/v1.1/instances/{instance}/snippets/scripts"

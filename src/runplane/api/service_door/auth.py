@@ -20,7 +20,7 @@ from runplane.api.core_dependency import CoreDep
 from runplane.core import keys
 from runplane.core.access import Role, require
 from runplane.core.keys import DEFAULT_INSTANCE
-from runplane.store.records import ApiKey, Instance
+from runplane.model import ApiKey, Instance
 
 INSTANCE_HEADER = "X-RUNPLANE-INSTANCE"
 INSTANCE_QUERY = "instance"

@@ -22,7 +22,7 @@ from runplane.core.context import Core
 from runplane.core.inventory import SaveReport
 from runplane.core.pool_filters import to_flat
 from runplane.core.search import SearchRequest, parse_search
-from runplane.store.records import DEVICE_COLUMNS, Device, Instance
+from runplane.model import DEVICE_COLUMNS, Device, Instance
 
 router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: inventory"])
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

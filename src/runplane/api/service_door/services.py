@@ -17,7 +17,7 @@ from runplane.core.inventory import Failure, SaveReport, describe
 from runplane.core.pool_filters import matches, string_form
 from runplane.core.search import SearchRequest
 from runplane.errors import Invalid
-from runplane.store.records import Instance, Service
+from runplane.model import Instance, Service
 
 router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: services"])
 LOG_PAGE_MAX = 10_000

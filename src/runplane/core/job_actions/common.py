@@ -10,8 +10,8 @@ from runplane.core.actions import JobContext, Params
 from runplane.core.batch_errors import JOB_RUN_TOO_SLOW, BatchError
 from runplane.core.runs import wait_for_run
 from runplane.errors import NotFound
+from runplane.model import Run
 from runplane.store import runs as run_store
-from runplane.store.records import Run
 
 LIST_MAX = 1000
 

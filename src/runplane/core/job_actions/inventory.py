@@ -13,7 +13,7 @@ from runplane.core.access import Role, require
 from runplane.core.actions import JobContext, Params, action
 from runplane.core.job_actions.common import ListParams, window
 from runplane.errors import Conflict
-from runplane.store.records import Device, Pool
+from runplane.model import Device, Pool
 
 
 class Named(Params):

@@ -12,9 +12,9 @@ from runplane.core.access import Role, require
 from runplane.core.actions import JobContext, Params, action
 from runplane.core.script_render import trace_result
 from runplane.errors import NotFound
+from runplane.model import SUCCESS, Run
 from runplane.store import queue
 from runplane.store import runs as run_store
-from runplane.store.records import SUCCESS, Run
 
 SERVICE_RUN = "service"
 

@@ -1,4 +1,4 @@
-"""What the store hands back: plain frozen records, never live ORM objects or rows."""
+"""The domain's records: plain frozen data every layer reads, never live ORM objects or rows."""
 
 from __future__ import annotations
 
@@ -6,21 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from runplane.model.statuses import FINAL_STATUSES
+
 T = TypeVar("T")
-
-# Task and run statuses: one state machine, rendered by each door in its own words.
-PENDING = "pending"
-PROCESSING = "processing"
-SUCCESS = "success"
-FAILURE = "failure"
-TIMEOUT = "timeout"
-ABORTED = "aborted"
-FINAL_STATUSES = frozenset({SUCCESS, FAILURE, TIMEOUT, ABORTED})
-
-# Task queue states (a task's `status` column): queued and running, then a final status.
-QUEUED = "queued"
-RUNNING = "running"
-
 
 @dataclass(frozen=True)
 class Instance:

@@ -1,0 +1,43 @@
+"""The domain model: records, statuses and run kinds. Plain data, no I/O; every layer reads it."""
+
+from runplane.model.records import (
+    DEVICE_COLUMNS,
+    ApiKey,
+    ClaimedTask,
+    Device,
+    Instance,
+    LogLine,
+    Page,
+    Pool,
+    Run,
+    Script,
+    ScriptEndpoint,
+    ScriptSpec,
+    Service,
+    ServiceSpec,
+    Target,
+    TargetOutcome,
+    TaskOutput,
+    TaskResult,
+)
+from runplane.model.statuses import (
+    ABORTED,
+    FAILURE,
+    FINAL_STATUSES,
+    PENDING,
+    PROCESSING,
+    QUEUED,
+    RUNNING,
+    SUCCESS,
+    TIMEOUT,
+    RunKind,
+    RunStatus,
+    TaskState,
+)
+
+__all__ = [
+    "ABORTED", "DEVICE_COLUMNS", "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED",
+    "RUNNING", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device", "Instance", "LogLine",
+    "Page", "Pool", "Run", "RunKind", "RunStatus", "Script", "ScriptEndpoint", "ScriptSpec",
+    "Service", "ServiceSpec", "Target", "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
+]

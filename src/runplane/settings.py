@@ -7,6 +7,7 @@ keyword arguments to `Settings(...)`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,7 +137,7 @@ class Settings(BaseSettings):
         return self.script_memory_mb * MIB
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with explicit (non-None) overrides on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)

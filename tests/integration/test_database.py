@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, text
 
-from runplane.errors import NotFound
+from runplane.errors import Conflict, NotFound
 from runplane.store import inline
 from runplane.store.database import Database
 
@@ -51,6 +51,22 @@ async def test_small_units_commit_and_roll_back_like_the_others(database: Databa
     with pytest.raises(NotFound):
         await database.write(add_then_fail, 4)
     assert await database.read_small(count) == 2 == await database.read(count)
+
+
+def add_unique_twice(conn: Connection) -> None:
+    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS scratch_n ON scratch (n)"))
+    conn.execute(text("INSERT INTO scratch (n) VALUES (7)"))
+    conn.execute(text("INSERT INTO scratch (n) VALUES (7)"))
+
+
+@pytest.mark.parametrize("size", ["small", "any"])
+async def test_a_broken_constraint_leaves_the_store_as_a_conflict_and_rolls_back(
+    database: Database, size: str,
+) -> None:
+    write = database.write_small if size == "small" else database.write
+    with pytest.raises(Conflict, match="unique key conflicts with a stored row"):
+        await write(add_unique_twice)
+    assert await database.read(count) == 0
 
 
 async def test_a_small_write_waits_on_a_thread_when_the_file_is_locked(

@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core import actions
 from runplane.core.actions import Action, JobContext
@@ -41,6 +39,7 @@ from runplane.store import outbox as outbox_store
 from runplane.store.batches import Batch, BatchJob
 from runplane.store.database import Database
 from runplane.store.joined import JoinedDatabase
+from runplane.store.unit import Tx
 
 log = logging.getLogger("runplane.batch")
 T = TypeVar("T")
@@ -80,7 +79,7 @@ async def patiently(what: str, step: Callable[[], Awaitable[T]]) -> T:
 async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: int, owner: str
                       ) -> tuple[Driver, list[BatchJob]] | None:
     """The batch this run drives, marked started, and its jobs; None if it is gone."""
-    def load(conn: Connection
+    def load(conn: Tx
              ) -> tuple[Batch, Instance | None, ApiKey | None, list[BatchJob]] | None:
         batch = store.batch_of_run(conn, run_id)
         if batch is None:
@@ -99,7 +98,7 @@ async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: in
 
 
 def _context(driver: Driver, job: BatchJob, key: ApiKey, core: Core) -> JobContext:
-    def link(conn: Connection, run: Run) -> None:
+    def link(conn: Tx, run: Run) -> None:
         store.link_job_run(conn, job.id, run.id, utcnow())
 
     return JobContext(core=core, key=key, instance=driver.instance,
@@ -237,7 +236,7 @@ async def _in_one(driver: Driver, key: ApiKey, group: list[BatchJob]) -> int:
     return ran
 
 
-def _count(conn: Connection, driver: Driver, added: int) -> bool:
+def _count(conn: Tx, driver: Driver, added: int) -> bool:
     """Count new answers; at the last one, end the batch and queue its callback, in the
     caller's transaction. LeaseLost (the caller rolls back) if the batch is not ours."""
     batch = driver.batch
@@ -251,7 +250,7 @@ def _count(conn: Connection, driver: Driver, added: int) -> bool:
     return True
 
 
-def _end(conn: Connection, batch: Batch) -> None:
+def _end(conn: Tx, batch: Batch) -> None:
     """The batch's end and its callback, in the caller's transaction."""
     store.finish(conn, batch.id, utcnow())
     if batch.callback_url:
@@ -267,7 +266,7 @@ DRIVER_LOST = ("The batch stopped before this job: the worker driving it stopped
                "too many times.")
 
 
-def abandon(conn: Connection, run_id: int) -> bool:
+def abandon(conn: Tx, run_id: int) -> bool:
     """In the transaction that failed a batch's driver for good (its lease expired on every
     attempt): every job without an answer gets an error as its answer, and the batch ends
     with its callback, rather than stay running for ever. False if it had ended already."""
@@ -285,7 +284,7 @@ def abandon(conn: Connection, run_id: int) -> bool:
 async def record(driver: Driver, job: BatchJob, response: Any) -> bool:
     """Keep an answer in a transaction of its own; answers whether the batch has finished."""
 
-    def answer(conn: Connection) -> bool:
+    def answer(conn: Tx) -> bool:
         added = store.answer_job(conn, job.id, response, utcnow())
         finished = _count(conn, driver, added)
         if not finished:

@@ -12,8 +12,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.clock import iso_z, utcnow
 from runplane.core.access import Role, require
 from runplane.core.batch_errors import (
@@ -41,6 +39,7 @@ from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
 from runplane.store.batches import BATCH_RUN, Batch, BatchJob
 from runplane.store.outbox import Attempt, OutboxEntry
+from runplane.store.unit import Tx
 
 BATCH_SUBJECT = "batch"
 # A driver resumes where it stopped, so it may be claimed again more often than a script.
@@ -68,7 +67,7 @@ async def _callback_url(core: Core, body: dict[str, Any]) -> str:
                          ) from None
 
 
-def _new_driver(conn: Connection, instance: Instance, key: ApiKey, async_id: str
+def _new_driver(conn: Tx, instance: Instance, key: ApiKey, async_id: str
                       ) -> int:
     """The run whose one task drives the batch; jobs later run as `key`."""
     run = run_store.insert_run(
@@ -88,7 +87,7 @@ async def submit(core: Core, key: ApiKey, instance_name: str, body: dict[str, An
     url = await _callback_url(core, body)
     async_id = new_async_id()
 
-    def insert(conn: Connection) -> tuple[int, int]:
+    def insert(conn: Tx) -> tuple[int, int]:
         run_id = _new_driver(conn, instance, key, async_id)
         return run_id, store.insert_batch(
             conn, instance_id=instance.id, async_id=async_id, run_id=run_id,
@@ -165,7 +164,7 @@ async def restart(core: Core, key: ApiKey, instance_name: str, async_id: Any) ->
                          ["async: a batch can be restarted once it has finished."])
     instance = await find_instance(core, instance_name)
 
-    def again(conn: Connection) -> int:
+    def again(conn: Tx) -> int:
         run_id = _new_driver(conn, instance, key, batch.async_id)
         store.restart(conn, batch.id, run_id)
         return run_id
@@ -187,7 +186,7 @@ async def repost(core: Core, key: ApiKey, instance_name: str, async_id: Any) -> 
                          ["async: a callback is sent once the batch has finished."])
     url = batch.callback_url
 
-    def queue_again(conn: Connection) -> int:
+    def queue_again(conn: Tx) -> int:
         return outbox_store.insert_entry(
             conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT, subject_id=batch.id,
             url=url, body=results_body(batch.async_id, store.jobs_of(conn, batch.id)),
@@ -206,7 +205,7 @@ async def callbacks(core: Core, key: ApiKey, instance_name: str, async_id: Any
     batch = await _find(core, key, instance_name, async_id, Role.read,
                         _not_found(CALLBACKS_NOT_FOUND))
 
-    def with_attempts(conn: Connection) -> list[tuple[OutboxEntry, list[Attempt]]]:
+    def with_attempts(conn: Tx) -> list[tuple[OutboxEntry, list[Attempt]]]:
         return [(entry, outbox_store.attempts_of(conn, entry.id))
                 for entry in outbox_store.entries_for(conn, BATCH_SUBJECT, batch.id)]
 

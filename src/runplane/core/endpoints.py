@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.access import Role, require
@@ -28,6 +26,7 @@ from runplane.errors import Invalid, NotFound, Unauthenticated
 from runplane.model import ApiKey, Instance, Page, Run, Script, ScriptEndpoint
 from runplane.store import instances as instance_store
 from runplane.store import scripts as store
+from runplane.store.unit import Tx
 
 NAME_PATTERN = re.compile(r"^[a-z]([a-z0-9_-]{0,62}[a-z0-9])?$")
 DESCRIPTION_MAX_CHARS = 4096
@@ -159,7 +158,7 @@ class EndpointRun:
     finished: Run | None
 
 
-EndpointLookup = Callable[[Connection, int], ScriptEndpoint | None]
+EndpointLookup = Callable[[Tx, int], ScriptEndpoint | None]
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ class _Found:
     script: Script | None
 
 
-def _find_all(conn: Connection, secret: str, credential: str | None, public: bool,
+def _find_all(conn: Tx, secret: str, credential: str | None, public: bool,
               instance_name: str, find: EndpointLookup) -> _Found:
     """The caller's key (unless public), the instance, its endpoint and the endpoint's
     script, in one read."""
@@ -200,7 +199,7 @@ async def _look_up(core: Core, credential: str | None, public: bool, instance_na
     return instance, found.endpoint, found_script(found.script)
 
 
-def _nothing(conn: Connection, instance_id: int) -> None:
+def _nothing(conn: Tx, instance_id: int) -> None:
     """The lookup of a name no endpoint can have."""
     return None
 
@@ -232,7 +231,7 @@ async def run(
     lowered = name.lower()
     find: EndpointLookup = _nothing
     if NAME_PATTERN.match(lowered):
-        def find(conn: Connection, instance_id: int) -> ScriptEndpoint | None:
+        def find(conn: Tx, instance_id: int) -> ScriptEndpoint | None:
             return store.get_endpoint(conn, instance_id, lowered)
     instance, endpoint, script = await _look_up(core, credential, False, instance_name, find)
     return await _run(core, instance, endpoint, script, args, request_meta)
@@ -245,7 +244,7 @@ async def run_public(
     lowered = name.lower()
     find: EndpointLookup = _nothing
     if link.isascii() and link.isalnum() and NAME_PATTERN.match(lowered):
-        def find(conn: Connection, instance_id: int) -> ScriptEndpoint | None:
+        def find(conn: Tx, instance_id: int) -> ScriptEndpoint | None:
             return store.get_public_endpoint(conn, instance_id, link, lowered)
     instance, endpoint, script = await _look_up(core, None, True, instance_name, find)
     return await _run(core, instance, endpoint, script, args, request_meta)

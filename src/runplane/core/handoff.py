@@ -29,12 +29,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.model import ClaimedTask
 from runplane.store import claims
 from runplane.store.claims import Grouping
+from runplane.store.unit import Tx
 
 T = TypeVar("T")
 
@@ -65,7 +64,7 @@ class Handoff(Protocol):
         """Held while a run is being made in this process (see the module's docstring)."""
 
 
-def claim_new(conn: Connection, handoff: Handoff | None, kind: str, run_id: int,
+def claim_new(conn: Tx, handoff: Handoff | None, kind: str, run_id: int,
               reserved: int, *, tasks_total: int = 1, max_parallel: int | None = None,
               service_type: str | None = None) -> list[list[ClaimedTask]]:
     """In the run's own transaction: lease its first tasks to the worker, as at most

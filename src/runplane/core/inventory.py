@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.context import Core
@@ -18,6 +16,7 @@ from runplane.model import Device, Instance
 from runplane.store import devices as store
 from runplane.store.devices import DeviceInput
 from runplane.store.filters import EQUALITY, PropertyFilter
+from runplane.store.unit import Tx
 
 NAME_MAX_CHARS = 256
 TEXT_MAX_CHARS = 256
@@ -165,7 +164,7 @@ async def save_device(core: Core, instance: Instance, given: Any) -> Device:
     """Create or update one device; Invalid if it is not valid."""
     item = device_input(given)
 
-    def save(conn: Connection) -> Device | None:
+    def save(conn: Tx) -> Device | None:
         store.upsert_devices(conn, instance.id, [item], utcnow())
         return store.get_device(conn, instance.id, item.name)
 
@@ -183,7 +182,7 @@ async def get_device(core: Core, instance: Instance, name: str) -> Device:
 
 async def delete_device(core: Core, instance: Instance, name: str) -> Device:
     """Delete a device (and its pool memberships); answers it as it was."""
-    def delete(conn: Connection) -> Device:
+    def delete(conn: Tx) -> Device:
         store.lock_inventory(conn, instance.id)
         found = store.get_device(conn, instance.id, name)
         if found is None:

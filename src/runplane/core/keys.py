@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core.access import Role, hash_key, new_key
 from runplane.core.context import Core
@@ -16,6 +14,7 @@ from runplane.errors import NotFound, Unauthenticated
 from runplane.model import ApiKey, Instance
 from runplane.store import instances as instance_store
 from runplane.store import keys as store
+from runplane.store.unit import Tx
 
 DEFAULT_INSTANCE = "default"
 NO_SUCH_KEY = "No such API Key."
@@ -29,7 +28,7 @@ async def create_key(
     """Make a key and answer it in clear: the only time it is ever shown."""
     key = new_key()
 
-    def insert(conn: Connection) -> None:
+    def insert(conn: Tx) -> None:
         instance_id = None
         if instance_name is not None:
             instance = instance_store.get_instance(conn, instance_name.lower())
@@ -45,7 +44,7 @@ async def create_key(
     return key
 
 
-def key_of(conn: Connection, secret: str, presented: str | None) -> ApiKey:
+def key_of(conn: Tx, secret: str, presented: str | None) -> ApiKey:
     """Inside a unit of work: the key presented, or Unauthenticated."""
     if not presented:
         raise Unauthenticated(NO_CREDENTIALS)
@@ -62,7 +61,7 @@ async def authenticate_in(core: Core, presented: str | None,
     if not presented:
         raise Unauthenticated(NO_CREDENTIALS)
 
-    def look_up(conn: Connection) -> tuple[ApiKey, Instance]:
+    def look_up(conn: Tx) -> tuple[ApiKey, Instance]:
         key = key_of(conn, core.key_secret, presented)
         instance = instance_store.get_instance(conn, lookup_name(instance_of(key)))
         return key, found_instance(instance)
@@ -85,7 +84,7 @@ class FirstStart:
 async def bootstrap(core: Core) -> FirstStart | None:
     """On an empty database: the `default` instance and an account admin key, made once."""
 
-    def first_start(conn: Connection) -> FirstStart | None:
+    def first_start(conn: Tx) -> FirstStart | None:
         if store.count_keys(conn) > 0:
             return None
         # A gate row: of two processes starting at once on PostgreSQL, only one gets past.

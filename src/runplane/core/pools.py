@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.context import Core
@@ -34,6 +32,7 @@ from runplane.model import Instance, Pool
 from runplane.store import devices as device_store
 from runplane.store import pools as store
 from runplane.store.filters import REGEX, PropertyFilter
+from runplane.store.unit import Tx
 
 DESCRIPTION_MAX_CHARS = 4096
 UNKNOWN_SHOWN = 5
@@ -159,7 +158,7 @@ def _is_manual(item: PoolInput, existing: Pool | None) -> bool:
     return existing is not None and existing.manually_defined
 
 
-def _save(conn: Connection, instance: Instance, item: PoolInput) -> Pool:
+def _save(conn: Tx, instance: Instance, item: PoolInput) -> Pool:
     """Validate against the database, then write (nothing is written if Invalid is raised)."""
     existing = store.get_pool(conn, instance.id, item.name)
     manual = _is_manual(item, existing)
@@ -190,7 +189,7 @@ def _save(conn: Connection, instance: Instance, item: PoolInput) -> Pool:
 
 
 def _write(
-    conn: Connection, instance: Instance, name: str, existing: Pool | None,
+    conn: Tx, instance: Instance, name: str, existing: Pool | None,
     fields: dict[str, Any], member_ids: set[int] | None,
 ) -> Pool:
     """Insert, or update what changed (a pool saved as it was keeps its updated_at)."""
@@ -216,7 +215,7 @@ def _write(
 async def save_pool(core: Core, instance: Instance, given: Any) -> Pool:
     item = pool_input(given)
 
-    def save(conn: Connection) -> Pool:
+    def save(conn: Tx) -> Pool:
         device_store.lock_inventory(conn, instance.id)
         return _save(conn, instance, item)
 
@@ -236,7 +235,7 @@ async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> Sa
             failures.append(Failure(index, name if isinstance(name, str) else None,
                                     describe(error)))
 
-    def save_each(conn: Connection) -> None:
+    def save_each(conn: Tx) -> None:
         device_store.lock_inventory(conn, instance.id)
         for index, item in parsed:
             try:
@@ -252,7 +251,7 @@ async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> Sa
     return SaveReport(success=success, failure=failures)
 
 
-def _view(conn: Connection, instance: Instance, pool: Pool) -> PoolView:
+def _view(conn: Tx, instance: Instance, pool: Pool) -> PoolView:
     members = store.member_names(conn, pool.id) if pool.manually_defined else None
     count = len(members) if members is not None else store.count_pool_devices(
         conn, instance.id, pool
@@ -261,7 +260,7 @@ def _view(conn: Connection, instance: Instance, pool: Pool) -> PoolView:
 
 
 async def get_pool(core: Core, instance: Instance, name: str) -> PoolView:
-    def view(conn: Connection) -> PoolView:
+    def view(conn: Tx) -> PoolView:
         pool = store.get_pool(conn, instance.id, name)
         if pool is None:
             raise NotFound("Pool", no_pool(name) + ".")
@@ -272,7 +271,7 @@ async def get_pool(core: Core, instance: Instance, name: str) -> PoolView:
 
 async def delete_pool(core: Core, instance: Instance, name: str) -> PoolView:
     """Delete a pool (its devices stay); answers it as it was."""
-    def delete(conn: Connection) -> PoolView:
+    def delete(conn: Tx) -> PoolView:
         device_store.lock_inventory(conn, instance.id)
         pool = store.get_pool(conn, instance.id, name)
         if pool is None:
@@ -296,7 +295,7 @@ def pool_attributes(view: PoolView) -> dict[str, Any]:
 
 
 async def _all_views(core: Core, instance: Instance) -> list[PoolView]:
-    def views(conn: Connection) -> list[PoolView]:
+    def views(conn: Tx) -> list[PoolView]:
         return [_view(conn, instance, pool) for pool in store.list_pools(conn, instance.id)]
 
     return await core.database.read(views)

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core import handoff, validation
 from runplane.core.access import Role, require
@@ -25,10 +23,11 @@ from runplane.model import ApiKey, ClaimedTask, Instance, Page, Run, Script
 from runplane.store import instances as instance_store
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
+from runplane.store.unit import Tx
 
 SCRIPT_RUN = "script"
 # Called in the transaction that makes a run, with that run.
-RunLink = Callable[[Connection, Run], None]
+RunLink = Callable[[Tx, Run], None]
 # How META names the cause of a run, in Syncano's words.
 EXECUTED_BY = {"api": "codebox", "endpoint": "webhook", "schedule": "schedule"}
 FIRST_POLL = 0.01
@@ -62,7 +61,7 @@ async def queue_script_run(
         **(meta or {}),
     }
 
-    def insert(conn: Connection, reserved: int) -> tuple[Run, list[list[ClaimedTask]]]:
+    def insert(conn: Tx, reserved: int) -> tuple[Run, list[list[ClaimedTask]]]:
         number = script_store.next_trace_number(conn, script.id)
         run = store.insert_run(
             conn, instance_id=instance.id, kind=SCRIPT_RUN, script_id=script.id, number=number,
@@ -96,7 +95,7 @@ async def find_script_call(core: Core, presented: str | None, instance_name: str
     if not presented:
         raise Unauthenticated(NO_CREDENTIALS)
 
-    def look_up(conn: Connection) -> ScriptCall:
+    def look_up(conn: Tx) -> ScriptCall:
         key = key_of(conn, core.key_secret, presented)
         return ScriptCall(key, *instance_and_script(conn, lookup_name(instance_name), number))
 
@@ -133,7 +132,7 @@ async def run_found(core: Core, call: ScriptCall, payload: Any, callback_url: An
     return script, run
 
 
-def instance_and_script(conn: Connection, instance_name: str, number: int | None
+def instance_and_script(conn: Tx, instance_name: str, number: int | None
                         ) -> tuple[Instance | None, Script | None]:
     """Both in one read (a run request needs both, at once); no script for number None
     (an id no script can have)."""

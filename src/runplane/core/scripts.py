@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.access import Role, require
@@ -16,6 +14,7 @@ from runplane.errors import Invalid, NotFound
 from runplane.model import ApiKey, Instance, Page, Script
 from runplane.store import instances as instance_store
 from runplane.store import scripts as store
+from runplane.store.unit import Tx
 
 LABEL_MAX_CHARS = 256
 DESCRIPTION_MAX_CHARS = 4096
@@ -64,7 +63,7 @@ async def create(core: Core, key: ApiKey, instance_name: str, given: dict[str, A
     require(key, Role.write, instance)
     fields = {"description": "", "source": "", "config": {}, **_fields(core, given, partial=False)}
 
-    def insert(conn: Connection) -> Script:
+    def insert(conn: Tx) -> Script:
         number = instance_store.next_script_number(conn, instance.id)
         return store.insert_script(
             conn, instance_id=instance.id, number=number, fields=fields, now=utcnow()

@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
 from runplane.clock import utcnow
 from runplane.core import handoff
 from runplane.core import services as service_core
@@ -23,7 +20,7 @@ from runplane.core.context import Core
 from runplane.core.runs import RunLink, wait_for_run
 from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
 from runplane.delivery.url_guard import check_callback_url, configured_networks
-from runplane.errors import Invalid, NotFound, TooLarge
+from runplane.errors import Conflict, Invalid, NotFound, TooLarge
 from runplane.model import (
     ABORTED,
     FINAL_STATUSES,
@@ -40,6 +37,7 @@ from runplane.store import queue
 from runplane.store import run_logs as log_store
 from runplane.store import runs as run_store
 from runplane.store import services as service_store
+from runplane.store.unit import Tx
 
 SERVICE_RUN = "service"
 TARGET_KEYS = ("devices", "pools", "ip_addresses")
@@ -100,7 +98,7 @@ async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | N
     ignore_invalid = _flag(body, "ignore_invalid_targets")
     limit = core.settings.max_targets
 
-    def look_up(conn: Connection) -> tuple[Service, ResolvedTargets]:
+    def look_up(conn: Tx) -> tuple[Service, ResolvedTargets]:
         """The service and its targets, in one read."""
         service = service_core.found(service_store.get_service(conn, instance.id, name), name)
         if given:
@@ -157,7 +155,7 @@ async def _queue_run(
         meta["targets"] = [device.name for device in devices]
     now = utcnow()
 
-    def insert(conn: Connection, runtime: str, reserved: int
+    def insert(conn: Tx, runtime: str, reserved: int
                ) -> tuple[Run, list[list[ClaimedTask]]] | None:
         """The run and its tasks handed to this process's worker, or None when `runtime` is
         taken already."""
@@ -187,7 +185,7 @@ async def _queue_run(
         for bump in range(RUNTIME_TRIES):
             try:
                 made = await write_run(insert, new_runtime(now, bump), reserved)
-            except IntegrityError:
+            except Conflict:
                 continue  # another process took this runtime in the same microsecond
             if made is not None:
                 return made
@@ -249,7 +247,7 @@ async def summarize(core: Core, run: Run, service: Service | None = None) -> dic
     """The seed's synchronous answer for a finished run (`service`: its service, if the
     caller has it; a single-target run that ended here with its output needs no read)."""
 
-    def look_up(conn: Connection) -> tuple[list[TargetOutcome], Service | None]:
+    def look_up(conn: Tx) -> tuple[list[TargetOutcome], Service | None]:
         return run_store.target_outcomes(conn, run.id), _service_of(conn, run)
 
     if service is not None and run.tasks_total == 1 and run.output is not None:
@@ -284,7 +282,7 @@ async def summarize(core: Core, run: Run, service: Service | None = None) -> dic
     return answer
 
 
-def _service_of(conn: Connection, run: Run) -> Service | None:
+def _service_of(conn: Tx, run: Run) -> Service | None:
     if run.service_id is None:  # the service was deleted since
         return None
     return service_store.get_service_by_id(conn, run.service_id)

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
-
 from runplane.core.context import Core
 from runplane.core.inventory import no_device
 from runplane.core.pools import no_pool
@@ -15,6 +13,7 @@ from runplane.errors import Invalid
 from runplane.model import Instance, Target
 from runplane.store import devices as device_store
 from runplane.store import pools as pool_store
+from runplane.store.unit import Tx
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class TargetNames:
                    target_names("ip_addresses", ip_addresses))
 
 
-def resolve_in(conn: Connection, instance_id: int, names: TargetNames, *,
+def resolve_in(conn: Tx, instance_id: int, names: TargetNames, *,
                ignore_invalid: bool) -> ResolvedTargets:
     """Inside a unit of work: the devices named, at the addresses given and in the pools
     given, each once, by name.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from functools import partial
 
 STDOUT, STDERR = 1, 2
 
@@ -71,9 +72,8 @@ class PipeDrain:
         try:
             for label in (STDOUT, STDERR):
                 pipe = open(pending.pop(label), "rb", buffering=0)  # noqa: SIM115 (transport owns it)
-                transport, _ = await loop.connect_read_pipe(
-                    lambda label=label: _PipeReader(label, drain), pipe
-                )
+                reader = partial(_PipeReader, label, drain)
+                transport, _ = await loop.connect_read_pipe(reader, pipe)
                 drain._transports.append(transport)
         except BaseException:
             for fd in pending.values():

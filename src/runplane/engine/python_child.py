@@ -80,7 +80,7 @@ def finish_process() -> None:
     threading = sys.modules.get("threading")  # never imported: no thread to wait for
     if threading is not None:
         with contextlib.suppress(BaseException):
-            threading._shutdown()  # type: ignore[attr-defined]
+            threading._shutdown()
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
     _flush_streams()
@@ -363,7 +363,7 @@ def _run_target(code: types.CodeType | str, request: dict[str, Any], target: dic
                                                           **(target.get("meta") or {})}})
     snippet.install(namespace)
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     _TIMER.expired = False
     try:
         if timeout > 0:

@@ -39,7 +39,7 @@ from __future__ import annotations
 # fork costs the child about 0.3 ms more CPU (measured: 0.33 -> 0.62 ms for a bare fork), a
 # third of a trivial run. Not random (nor tempfile, which imports it) either: it reseeds in
 # every forked child (0.17 ms). A script that imports them pays their import instead.
-import _signal
+import _signal  # type: ignore[import-not-found]
 import base64  # noqa: F401
 import collections  # noqa: F401
 import contextlib
@@ -251,11 +251,11 @@ class ForkServer:
             order = _read_order()
             if order is None:  # the zygote is shutting down
                 status = 0
-                return
-            _become(order)
-            status = self.child_module.run(order["request"])
-            self.child_module.finish_process()
-            _report_status(status)
+            else:
+                _become(order)
+                status = self.child_module.run(order["request"])
+                self.child_module.finish_process()
+                _report_status(status)
         except BaseException as exc:
             with contextlib.suppress(BaseException):
                 os.write(2, f"runplane: could not start the run: {exc!r}\n".encode())

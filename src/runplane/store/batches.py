@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
-from sqlalchemy.engine import Row
 
 from runplane.model import RUNNING
 from runplane.store.tables import batch_jobs, batches, instances, runs, tasks
+from runplane.store.types import AnyRow
 
 # Batch statuses.
 PENDING = "pending"
@@ -76,11 +76,11 @@ _JOB_COLUMNS = tuple(batch_jobs.c[name] for name in (
 ))
 
 
-def _batch(row: Row[Any]) -> Batch:
+def _batch(row: AnyRow) -> Batch:
     return Batch(**row._mapping)
 
 
-def _job(row: Row[Any]) -> BatchJob:
+def _job(row: AnyRow) -> BatchJob:
     return BatchJob(**row._mapping)
 
 

@@ -185,10 +185,11 @@ def claim_tasks(
 
     def oldest(blocked_runs: list[int], blocked_instances: list[int]) -> Sequence[Any]:
         statement = _candidates(bool(blocked_runs), bool(blocked_instances), run_id is not None)
-        return statement.execute(conn, {
+        rows: Sequence[Any] = statement.execute(conn, {
             "now": now, "kinds": list(kinds), "window": window, "run_id": run_id,
             "blocked_runs": blocked_runs, "blocked_instances": blocked_instances,
         }).all()
+        return rows
 
     candidates: Sequence[Any] | None = None
     if not instance_limit:

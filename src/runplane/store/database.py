@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
-from runplane.errors import StoreUnavailable
+from runplane.errors import Conflict, StoreUnavailable
 from runplane.store.inline import Busy, InlineSqlite, describe
 
 log = logging.getLogger("runplane.store")
@@ -178,6 +178,8 @@ class Database:
                 return self._inline.run(work, args, kwargs, writing=writing)
             except Busy:
                 pass  # locked: the unit did nothing here; a database thread will wait
+            except exc.IntegrityError as error:
+                raise conflict(error) from error
         pool = self._writes if writing else self._reads
         unit = partial(self._run_write if writing else self._run_read, work, args, kwargs)
         return await asyncio.get_running_loop().run_in_executor(pool, unit)
@@ -302,8 +304,21 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
-    """Driver errors about the database itself become StoreUnavailable; others pass."""
+    """Driver errors about the database itself become StoreUnavailable, a broken constraint
+    that no store function turned into a named one becomes Conflict; others pass."""
     try:
         yield
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise StoreUnavailable(f"the database refused the {what}: {describe(error)}") from error
+    except exc.IntegrityError as error:
+        raise conflict(error) from error
+
+
+def conflict(error: exc.IntegrityError) -> Conflict:
+    """A unique or foreign key constraint the unit broke (another writer got there first)."""
+    return Conflict("constraint", f"the {what_broke(error)} conflicts with a stored row")
+
+
+def what_broke(error: exc.IntegrityError) -> str:
+    text = str(error.orig).lower()
+    return "foreign key" if "foreign key" in text else "unique key" if "unique" in text else "row"

@@ -83,7 +83,8 @@ _SELECTED = tuple(
 def _when(value: Any) -> datetime:
     if isinstance(value, str):  # SQLite: naive UTC text
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    stored: datetime = value
+    return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 def _devices(rows: Sequence[Sequence[Any]]) -> list[Device]:
@@ -98,7 +99,8 @@ def _devices(rows: Sequence[Sequence[Any]]) -> list[Device]:
             times[created] = _when(created)
         if updated not in times:
             times[updated] = _when(updated)
-        found.append(Device(*row[:11], extra, times[created], times[updated]))
+        # Positional from the row: the columns are selected in the record's field order.
+        found.append(Device(*row[:11], extra, times[created], times[updated]))  # type: ignore[call-arg]
     return found
 
 

@@ -25,7 +25,11 @@ from typing import Any
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
+
+# What can be prepared: a query or an INSERT/UPDATE/DELETE (each compiles and executes).
+Statement = Select[Any] | UpdateBase
 
 Processor = Callable[[Any], Any] | None
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
@@ -50,7 +54,7 @@ class _Plan:
     # Derived once, for every execution: whether IN lists need expanding, the row type, and
     # (index, processor) of the columns that need converting (most need none).
     expanding: bool = field(init=False)
-    row: type | None = field(init=False)
+    row: type[Any] | None = field(init=False)
     converted: list[tuple[int, Callable[[Any], Any]]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,7 +67,7 @@ class _Plan:
 class Prepared:
     """A statement built once; `execute` runs it on the driver where it can (see above)."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._plan: _Plan | None = None
         self._unsupported = False
@@ -205,14 +209,14 @@ def _row(plan: _Plan, raw: tuple[Any, ...]) -> Any:
     return plan.row._make(values)
 
 
-def _row_type(columns: list[str]) -> type:
+def _row_type(columns: list[str]) -> type[Any]:
     base = namedtuple("Row", columns)  # type: ignore[misc]
 
-    class Row(base):  # type: ignore[valid-type,misc]
+    class Row(base):
         __slots__ = ()
 
         @property
         def _mapping(self) -> dict[str, Any]:
-            return self._asdict()  # type: ignore[no-any-return]
+            return self._asdict()
 
     return Row

@@ -6,4 +6,4 @@ from sqlalchemy import Connection, text
 
 
 def ping(conn: Connection) -> bool:
-    return conn.execute(text("SELECT 1")).scalar_one() == 1
+    return bool(conn.execute(text("SELECT 1")).scalar_one() == 1)

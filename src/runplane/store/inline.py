@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, exc
 
@@ -37,7 +37,9 @@ class Busy(Exception):
 
 def driver_error(error: exc.DBAPIError | sqlite3.Error) -> BaseException:
     """The driver's own error, whether SQLAlchemy wrapped it or not."""
-    return error.orig if isinstance(error, exc.DBAPIError) else error
+    if isinstance(error, exc.DBAPIError) and error.orig is not None:
+        return error.orig
+    return error
 
 
 def describe(error: exc.DBAPIError | sqlite3.Error) -> str:
@@ -88,7 +90,7 @@ class InlineSqlite:
             conn = self._conn
             # BEGIN on the driver (SQLAlchemy's own begin is a no-op for pysqlite), then
             # SQLAlchemy's transaction, whose commit or rollback ends it.
-            driver = conn.connection.driver_connection
+            driver = cast(sqlite3.Connection, conn.connection.driver_connection)
             driver.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
             try:
                 with conn.begin():

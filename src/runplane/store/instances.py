@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
@@ -14,9 +13,10 @@ from runplane.model import Instance, Page
 from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.tables import instances
+from runplane.store.types import AnyRow
 
 
-def _instance(row: Row[Any]) -> Instance:
+def _instance(row: AnyRow) -> Instance:
     return Instance(
         id=row.id,
         name=row.name,

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.model import ApiKey
 from runplane.store.driver_sql import Prepared
 from runplane.store.tables import api_keys, instances, server_facts
+from runplane.store.types import AnyRow
 
 
-def _api_key(row: Row[Any]) -> ApiKey:
+def _api_key(row: AnyRow) -> ApiKey:
     return ApiKey(
         id=row.id,
         instance_id=row.instance_id,

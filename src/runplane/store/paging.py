@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, Connection, Select
-from sqlalchemy.engine import Row
 
 from runplane.model import Page
+from runplane.store.types import AnyRow
 
 T = TypeVar("T")
 
@@ -21,11 +21,11 @@ def fetch_page(
     after: int | None,
     limit: int,
     descending: bool,
-    convert: Callable[[Row[Any]], T],
+    convert: Callable[[AnyRow], T],
 ) -> Page[T]:
     """Rows strictly after `after` in the chosen order, at most `limit`, and whether more exist."""
     if after is not None:
         query = query.where(key < after if descending else key > after)
     query = query.order_by(key.desc() if descending else key.asc()).limit(limit + 1)
-    rows: Sequence[Row[Any]] = conn.execute(query).all()
+    rows: Sequence[AnyRow] = conn.execute(query).all()
     return Page(items=[convert(row) for row in rows[:limit]], has_more=len(rows) > limit)

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, literal, or_, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -15,6 +14,7 @@ from runplane.model import Pool, Target
 from runplane.store.devices import chunks, count_devices, find_targets, one_of
 from runplane.store.filters import PropertyFilter, all_of
 from runplane.store.tables import devices, pool_members, pools
+from runplane.store.types import AnyRow
 
 _COLUMNS = tuple(pools.c[name] for name in (
     "id", "instance_id", "name", "description", "manually_defined", "filters",
@@ -22,7 +22,7 @@ _COLUMNS = tuple(pools.c[name] for name in (
 ))
 
 
-def _pool(row: Row[Any]) -> Pool:
+def _pool(row: AnyRow) -> Pool:
     return Pool(**row._mapping)
 
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, insert, select
-from sqlalchemy.engine import Row
 
 from runplane.model import PENDING, QUEUED, Page, Run, TargetOutcome, TaskOutput
 from runplane.store import notify
@@ -15,6 +14,7 @@ from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.prebuilt import bound_values, values_of
 from runplane.store.tables import runs, tasks
+from runplane.store.types import AnyRow
 
 RUN_COLUMNS = tuple(runs.c[name] for name in (
     "id", "instance_id", "kind", "script_id", "number", "status", "trigger", "payload", "meta",
@@ -36,13 +36,13 @@ _OUTPUT_COLUMNS = (
 )
 
 
-def run_from_row(row: Row[Any], *, output: TaskOutput | None = None) -> Run:
+def run_from_row(row: AnyRow, *, output: TaskOutput | None = None) -> Run:
     """A Run from a row holding RUN_COLUMNS."""
     mapping = row._mapping
     return Run(**{name: mapping[name] for name in _RUN_NAMES}, output=output)
 
 
-def _run(row: Row[Any], with_output: bool = False) -> Run:
+def _run(row: AnyRow, with_output: bool = False) -> Run:
     output = None
     if with_output and row.task_status is not None:
         output = TaskOutput(

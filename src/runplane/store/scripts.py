@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
@@ -14,6 +13,7 @@ from runplane.model import Page, Script, ScriptEndpoint
 from runplane.store.driver_sql import Prepared
 from runplane.store.paging import fetch_page
 from runplane.store.tables import script_endpoints, scripts
+from runplane.store.types import AnyRow
 
 _SCRIPT_COLUMNS = tuple(scripts.c[name] for name in (
     "id", "instance_id", "number", "label", "description", "source", "runtime_name",
@@ -21,7 +21,7 @@ _SCRIPT_COLUMNS = tuple(scripts.c[name] for name in (
 ))
 
 
-def _script(row: Row[Any]) -> Script:
+def _script(row: AnyRow) -> Script:
     # Every query of a script selects exactly _SCRIPT_COLUMNS, named as Script's fields.
     return Script(**row._asdict())
 
@@ -92,7 +92,7 @@ _ENDPOINT_COLUMNS = (
 _ENDPOINTS_JOINED = script_endpoints.join(scripts, script_endpoints.c.script_id == scripts.c.id)
 
 
-def _endpoint(row: Row[Any]) -> ScriptEndpoint:
+def _endpoint(row: AnyRow) -> ScriptEndpoint:
     return ScriptEndpoint(**dict(row._mapping))
 
 

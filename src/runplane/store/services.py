@@ -6,18 +6,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
 from runplane.model import Page, Service
 from runplane.store.paging import fetch_page
 from runplane.store.tables import services
+from runplane.store.types import AnyRow
 
 _COLUMNS = tuple(services.c[name] for name in Service.__dataclass_fields__)
 
 
-def _service(row: Row[Any]) -> Service:
+def _service(row: AnyRow) -> Service:
     return Service(**dict(row._mapping))
 
 

@@ -2,7 +2,8 @@
 `run_service` on one device against the script door's sync endpoint, per executor.
 
     .venv/bin/python -m bench.services [--executors fork,spawn] [--devices 10000]
-        [--sync-calls 300] [--time-limit 600] [--profile 30] [--out bench/results/services.json]
+        [--sync-calls 300] [--time-limit 600] [--profile 30] [--smoke]
+        [--out bench/results/services.json]
 
 For each executor, a fresh `runplane serve` (bench/server.py: a temporary SQLite file, default
 settings but RUNPLANE_EXECUTOR) gets `--devices` devices in one POST /rest/instance/device,
@@ -28,6 +29,7 @@ Prints a table and writes every figure, with the machine's facts, to `--out`.
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import json
 import os
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -67,12 +70,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--executors", default=",".join(EXECUTORS),
                         help="executors to measure, in order (default fork,spawn)")
-    parser.add_argument("--devices", type=int, default=10_000, help="targets of the fan-out")
-    parser.add_argument("--max-processes", type=int, default=50)
-    parser.add_argument("--sync-calls", type=int, default=300, help="per door")
-    parser.add_argument("--warmup", type=int, default=30, help="calls per door before timing")
-    parser.add_argument("--time-limit", type=float, default=600.0,
-                        help="seconds the fan-out may take before it is stopped and counted")
+    parser.add_argument("--devices", type=int, help="targets of the fan-out (10,000)")
+    parser.add_argument("--max-processes", type=int, help="of the fan-out's service (50)")
+    parser.add_argument("--sync-calls", type=int, help="per door (300)")
+    parser.add_argument("--warmup", type=int, help="calls per door before timing (30)")
+    parser.add_argument("--time-limit", type=float,
+                        help="seconds the fan-out may take before it is stopped and counted "
+                             "(600)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: every row and step on tiny sizes (20 "
+                             "devices, 10 sync calls per door); the figures mean nothing")
     parser.add_argument("--profile", type=float, default=0.0,
                         help="py-spy the server for this many seconds of the fan-out (0: no)")
     parser.add_argument("--profile-dir", type=Path,
@@ -81,6 +88,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sync", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/services.json")
     args = parser.parse_args(argv)
+    for name, full, smoke in (("devices", 10_000, 20), ("max_processes", 50, 4),
+                              ("sync_calls", 300, 10), ("warmup", 30, 2),
+                              ("time_limit", 600.0, 60.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, smoke if args.smoke else full)
     args.executors = [name for name in args.executors.split(",") if name]
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -147,14 +159,14 @@ def set_up(client: httpx.Client, devices: int, max_processes: int) -> float:
 # Sync ---------------------------------------------------------------------------------------
 
 
-def service_call(client: httpx.Client) -> Any:
+def service_call(client: runplane_runs.KeepAlive) -> Callable[[int], str | None]:
     body = {"name": "one", "devices": [device_name(0)]}
 
     def call(index: int) -> str | None:
-        answer = client.post("/rest/run_service", json=body)
-        if answer.status_code != 200:
-            return f"HTTP {answer.status_code}: {answer.text[:300]}"
-        result = answer.json()
+        status, data = client.post("/rest/run_service", body)
+        if status != 200:
+            return f"HTTP {status}: {data[:300].decode(errors='replace')}"
+        result = json.loads(data)
         if result.get("success") is not True or result["summary"]["success"] != body["devices"]:
             return f"not a success: {str(result)[:300]}"
         return None
@@ -162,7 +174,7 @@ def service_call(client: httpx.Client) -> Any:
     return call
 
 
-def timed(call: Any, index: int) -> tuple[float | None, str | None]:
+def timed(call: Callable[[int], str | None], index: int) -> tuple[float | None, str | None]:
     started = time.perf_counter()
     try:
         error = call(index)
@@ -173,17 +185,22 @@ def timed(call: Any, index: int) -> tuple[float | None, str | None]:
 
 
 def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
-    """Both doors, alternating in blocks, one keep-alive connection each."""
-    headers = {"X-API-KEY": server.admin_key}
-    with (
-        httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as script_client,
-        httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
-                     timeout=60) as service_client,
-    ):
-        door = runplane_runs.set_up(script_client, server)
+    """Both doors, alternating in blocks, one keep-alive connection each, both on the
+    benchmark's own http.client wrapper (a client's CPU is in every latency it measures)."""
+    with httpx.Client(base_url=server.base_url, headers={"X-API-KEY": server.admin_key},
+                      timeout=60) as client:
+        door = runplane_runs.set_up(client, server)
+    basic = base64.b64encode(f"admin:{server.admin_key}".encode()).decode()
+    clients = {
+        "script_door": runplane_runs.KeepAlive(door.base_url, door.headers),
+        "service_door": runplane_runs.KeepAlive(server.base_url,
+                                                {"Authorization": f"Basic {basic}"}),
+    }
+    try:
         doors = {
-            "script_door": runplane_runs.sync_call(script_client, door, runplane_runs.Split()),
-            "service_door": service_call(service_client),
+            "script_door": runplane_runs.sync_call(clients["script_door"], door,
+                                                   runplane_runs.Split()),
+            "service_door": service_call(clients["service_door"]),
         }
         seconds: dict[str, list[float]] = {name: [] for name in doors}
         errors: dict[str, list[str]] = {name: [] for name in doors}
@@ -201,6 +218,9 @@ def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
                     else:
                         errors[name].append(error or "?")
             done += block
+    finally:
+        for each in clients.values():
+            each.close()
     latency = {name: Latency.of(seconds[name], len(errors[name]),
                                 errors[name][0] if errors[name] else None).as_dict()
                for name in doors}
@@ -488,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(machine_speed.describe(facts["speed_loop_ms_at_start"],
                                          facts["speed_loop_ms_at_end"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    plan = {"devices": args.devices, "max_processes": args.max_processes,
+    plan = {"smoke": args.smoke, "devices": args.devices, "max_processes": args.max_processes,
             "sync_calls": args.sync_calls, "warmup": args.warmup,
             "time_limit": args.time_limit, "profile_seconds": args.profile}
     args.out.write_text(json.dumps({"machine": facts, "plan": plan, "results": results,

@@ -30,12 +30,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import json
 import os
-import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,9 +43,8 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
-from bench import machine_speed, procinfo, runplane_runs
+from bench import machine_speed, procinfo, profiling, runplane_runs, services_report
 from bench.measure import Latency
 from bench.run import machine
 from bench.server import Server, Unavailable, tail
@@ -57,11 +53,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXECUTORS = ("fork", "spawn")
 TRIVIAL = "results['success'] = True"
 BLOCK = 50  # sync calls of one door before switching to the other
-FAN_OUT_SECONDS = 10.0
-FAN_OUT_RATE = 1000.0
-SYNC_GAP_MS = 2.0
-PY_SPY = Path(sys.executable).with_name("py-spy")
-FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 console = Console(width=None if sys.stdout.isatty() else 132)
 
 
@@ -104,31 +95,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def device_name(index: int) -> str:
     return f"d{index:06d}"
-
-
-# CPU accounting -----------------------------------------------------------------------------
-
-
-def _ticks(pid: int) -> int:
-    """utime + stime + cutime + cstime of a process, in clock ticks (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return sum(int(value) for value in fields[11:15])
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU used so far by `pid` and its live descendants (and the children they reaped)."""
-    ticks = sum(_ticks(member) for member in (pid, *procinfo.descendants(pid)))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> tuple[int, int]:
-    """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
-    values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 # Set-up -------------------------------------------------------------------------------------
@@ -231,86 +197,13 @@ def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
 # Fan-out ------------------------------------------------------------------------------------
 
 
-def start_profile(server: Server, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    if seconds <= 0:
-        return None
-    if not PY_SPY.exists():
-        console.print(f"[yellow]no profile[/]: {PY_SPY} not found (pip install py-spy)")
-        return None
-    return subprocess.Popen(
-        [str(PY_SPY), "record", "--pid", str(server.pid), "--subprocesses", "--rate", "200",
-         "--duration", str(int(seconds)), "--format", "raw", "--output", str(out),
-         "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-
-
-def frame_name(frame: str) -> str:
-    found = FRAME.match(frame.strip())
-    if not found:
-        return frame.strip()
-    file = found["file"]
-    for marker in ("site-packages/", "src/", "lib/python3.11/"):
-        if marker in file:
-            file = file.split(marker, 1)[1]
-            break
-    return f"{found['function']} ({file})"
-
-
-def process_label(frame: str) -> str:
-    """`process 123:"/venv/bin/python3 -I /src/runplane/engine/zygote.py 16"` -> `zygote.py`."""
-    command = frame.split(":", 1)[1].strip('"').split()
-    if not command:
-        return "(a child, gone before its command line was read)"
-    scripts = [Path(word).name for word in command[1:]
-               if not word.startswith("-") and not word.isdigit() and word != "utf8"]
-    return scripts[0] if scripts else Path(command[0]).name if command else frame
-
-
-def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
-    """Shares of samples from py-spy's raw (folded) output: per process; per function, own
-    time; and inclusive time of runplane's own functions (the rest is framework plumbing)."""
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    processes: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        # py-spy --subprocesses starts each stack with its processes, parent first:
-        # `process 1:"runplane serve";process 2:"python3 zygote.py";<frames>`.
-        owners = [frame for frame in frames if frame.startswith("process ")]
-        if owners:
-            processes[process_label(owners[-1])] += count
-            frames = frames[len(owners):]
-        names = [frame_name(frame) for frame in frames if frame]
-        if not names:
-            continue
-        total += count
-        own[names[-1]] += count
-        for name in set(names):
-            if "(runplane/" in name:
-                inclusive[name] += count
-
-    def share(counter: collections.Counter[str], whole: int) -> list[dict[str, Any]]:
-        return [{"function": name, "percent": round(100 * count / max(1, whole), 1)}
-                for name, count in counter.most_common(top)]
-
-    return {"samples": total, "own": share(own, total),
-            "runplane_inclusive": share(inclusive, total),
-            "processes": share(processes, sum(processes.values()))}
-
-
 def measure_fan_out(server: Server, devices: int, time_limit: float, profile: float,
                     workdir: Path) -> dict[str, Any]:
     names = [device_name(index) for index in range(devices)]
     profile_path = workdir / f"fan-out-{server.executor}.folded"
     with httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
                       timeout=120) as client:
-        cpu_before, busy_before = tree_cpu_seconds(server.pid), machine_busy()
+        cpu_before, busy_before = procinfo.tree_cpu_seconds(server.pid), procinfo.machine_busy()
         started = time.perf_counter()
         answer = client.post("/rest/run_service",
                              json={"name": "trivial", "devices": names, "async": True})
@@ -318,7 +211,7 @@ def measure_fan_out(server: Server, devices: int, time_limit: float, profile: fl
         if answer.status_code != 200 or answer.json().get("errors"):
             raise RuntimeError(f"run_service: {answer.status_code} {answer.text[:300]}")
         runtime = answer.json()["runtime"]
-        profiler = start_profile(server, profile, profile_path)
+        profiler = profiling.start(server.pid, profile, profile_path, console.print)
         stopped: dict[str, Any] | None = None
         while True:
             state = client.get(f"/rest/result/trivial/{runtime}").json()
@@ -331,8 +224,8 @@ def measure_fan_out(server: Server, devices: int, time_limit: float, profile: fl
                 break
             time.sleep(0.25)
         elapsed = time.perf_counter() - started
-        cpu = tree_cpu_seconds(server.pid) - cpu_before
-        busy_after = machine_busy()
+        cpu = procinfo.tree_cpu_seconds(server.pid) - cpu_before
+        busy_after = procinfo.machine_busy()
     result = state["result"]
     if stopped is None:
         succeeded = len(result["summary"]["success"])
@@ -355,7 +248,7 @@ def measure_fan_out(server: Server, devices: int, time_limit: float, profile: fl
     if profiler is not None:
         _, error = profiler.communicate(timeout=profile + 120)
         if profiler.returncode == 0 and profile_path.exists():
-            measured["profile"] = summarize_profile(profile_path)
+            measured["profile"] = profiling.summarize(profile_path)
         else:
             measured["profile_error"] = error.decode(errors="replace")[-500:]
     return measured
@@ -405,87 +298,6 @@ def measure(executor: str, workdir: Path, args: argparse.Namespace) -> dict[str,
         server.stop()
 
 
-# Report -------------------------------------------------------------------------------------
-
-
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for executor, measured in results.items():
-        if not measured.get("available"):
-            continue
-        fan_out = measured.get("fan_out")
-        if fan_out:
-            seconds = None if fan_out["stopped_at_time_limit"] else fan_out["seconds"]
-            rows.append(check(f"{executor}: {fan_out['devices']:,} targets in <= "
-                              f"{FAN_OUT_SECONDS:g} s", seconds, "<=", FAN_OUT_SECONDS, "s"))
-            rows.append(check(f"{executor}: >= {FAN_OUT_RATE:,.0f} targets/s",
-                              fan_out["targets_per_s"], ">=", FAN_OUT_RATE, "targets/s"))
-        if "sync" in measured:
-            rows.append(check(f"{executor}: sync p50 within {SYNC_GAP_MS:g} ms of the script "
-                              "door", measured["sync"]["p50_gap_ms"], "<=", SYNC_GAP_MS, "ms"))
-    return rows
-
-
-def check(name: str, value: float | None, op: str, limit: float, unit: str) -> dict[str, Any]:
-    if value is None:
-        status = "missed"  # stopped at the time limit: it did not finish at all
-    else:
-        status = "met" if (value <= limit if op == "<=" else value >= limit) else "missed"
-    return {"target": name, "measured": value, "unit": unit, "status": status}
-
-
-def figure(value: Any, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def print_report(results: dict[str, Any], checks: list[dict[str, Any]]) -> None:
-    table = Table(title="runplane service door: fan-out and sync run_service")
-    for column in ("executor", "fan-out s", "targets/s", "finished", "server CPU s",
-                   "machine busy %", "service p50/p90/p99 ms", "script p50/p90/p99 ms",
-                   "p50 gap ms"):
-        table.add_column(column, justify="left" if column == "executor" else "right")
-    for executor, measured in results.items():
-        if not measured.get("available"):
-            table.add_row(executor, "[red]unavailable[/]", measured.get("reason", "")[:60])
-            continue
-        fan_out = measured.get("fan_out") or {}
-        sync = measured.get("sync") or {}
-
-        def triple(door: str, sync: dict[str, Any] = sync) -> str:
-            if door not in sync:
-                return "-"
-            return "/".join(figure(sync[door][key], 1) for key in ("p50_ms", "p90_ms", "p99_ms"))
-
-        stop_note = " (stopped)" if fan_out.get("stopped_at_time_limit") else ""
-        table.add_row(
-            executor, figure(fan_out.get("seconds"), 1) + stop_note,
-            figure(fan_out.get("targets_per_s"), 1),
-            f"{fan_out.get('finished', 0):,}/{fan_out.get('devices', 0):,}",
-            figure(fan_out.get("server_cpu_seconds"), 1),
-            figure(fan_out.get("machine_cpu_busy_percent"), 0),
-            triple("service_door"), triple("script_door"), figure(sync.get("p50_gap_ms"), 2),
-        )
-    console.print(table)
-    colours = {"met": "green", "missed": "red"}
-    goals = Table(title="targets (service door issue)")
-    for column in ("target", "measured", "status"):
-        goals.add_column(column)
-    for row in checks:
-        goals.add_row(row["target"], figure(row["measured"]),
-                      f"[{colours[row['status']]}]{row['status']}[/]")
-    console.print(goals)
-    for executor, measured in results.items():
-        profile = (measured.get("fan_out") or {}).get("profile")
-        if profile:
-            console.print(f"[bold]{executor}[/] py-spy, {profile['samples']:,} samples; "
-                          "own time:")
-            for row in profile["own"][:10]:
-                console.print(f"  {row['percent']:5.1f}%  {row['function']}")
-            console.print("  inclusive, runplane's functions:")
-            for row in profile["runplane_inclusive"][:10]:
-                console.print(f"  {row['percent']:5.1f}%  {row['function']}")
-
-
 def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -503,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     facts["loadavg_at_end"] = os.getloadavg()
     facts["speed_loop_ms_at_end"] = machine_speed.loop_ms()
     facts["bench_seconds"] = round(time.monotonic() - started, 1)
-    checks = targets(results)
-    print_report(results, checks)
+    checks = services_report.targets(results)
+    services_report.print_report(results, checks, console)
     console.print(machine_speed.describe(facts["speed_loop_ms_at_start"],
                                          facts["speed_loop_ms_at_end"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)

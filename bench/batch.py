@@ -1,7 +1,8 @@
 """The batch door's targets: 1,000 `device.create` jobs and 200 `script.run` jobs, each from
 `POST /api/1.0/batch?action=run` until its callback has arrived, in <= 5 s.
 
-    .venv/bin/python -m bench.batch [--database postgresql://...] [--out bench/results/batch.json]
+    .venv/bin/python -m bench.batch [--database postgresql://...] [--smoke]
+        [--out bench/results/batch.json]
 
 Starts its own `runplane serve` (a fresh SQLite file unless --database names an empty
 PostgreSQL database) and a callback receiver on 127.0.0.1; stops both at the end.
@@ -30,6 +31,7 @@ from bench.server import KEY_LINE, RUNPLANE, free_port, tail
 
 TARGET_S = 5.0
 CASES = (("device.create", 1000), ("script.run", 200))
+SMOKE_CASES = (("device.create", 20), ("script.run", 10))
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +40,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "SQLite file)")
     parser.add_argument("--executor", choices=("fork", "spawn"), default=None,
                         help="the executor for script.run (default: runplane's default)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: both cases with 20 and 10 jobs, to see the bench works")
     parser.add_argument("--out", type=Path, default=Path("bench/results/batch.json"))
     return parser.parse_args(argv)
 
@@ -133,11 +137,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             made.raise_for_status()
             script_id = made.json()["id"]
             rows = {}
-            for case, count in CASES:
+            for case, count in SMOKE_CASES if args.smoke else CASES:
                 rows[case] = measure(client, receiver, jobs_for(case, count, script_id),
                                      len(receiver.requests))
         return {"database": database.split(":")[0], "executor": args.executor or "default",
-                "target_s": TARGET_S, "cases": rows,
+                "smoke": args.smoke, "target_s": TARGET_S, "cases": rows,
                 # Other work on the machine slows every figure: keep it with them.
                 "load_average": [round(value, 2) for value in os.getloadavg()]}
     finally:
@@ -172,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     missed = [case for case, row in results["cases"].items() if row["callback_s"] > TARGET_S]
-    return 1 if missed else 0
+    # A smoke run checks that the bench works; its timings on a busy machine decide nothing.
+    return 1 if missed and not args.smoke else 0
 
 
 if __name__ == "__main__":

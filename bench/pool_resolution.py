@@ -1,6 +1,6 @@
 """Pool resolution over a large inventory: how long `resolve_targets` takes for one pool.
 
-    .venv/bin/python -m bench.pool_resolution [--devices 100000] [--repeat 5]
+    .venv/bin/python -m bench.pool_resolution [--devices 100000] [--repeat 5] [--smoke]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--out FILE]
 
 For each database (SQLite in a temporary file; PostgreSQL when reachable, in a database made
@@ -153,15 +153,22 @@ def print_table(dialect: str, result: dict[str, Any]) -> None:
               f"{row['membership_sql_median_s']:>10.4f}  {'met' if row['met'] else 'MISSED'}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--devices", type=int, help="the inventory (100,000; smoke 300)")
+    parser.add_argument("--repeat", type=int, help="resolutions timed per pool (5; smoke 1)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: every pool on both databases over a tiny inventory")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                               "pool_resolution.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.devices is None:
+        args.devices = 300 if args.smoke else 100_000
+    if args.repeat is None:
+        args.repeat = 1 if args.smoke else 5
     results: dict[str, Any] = {
+        "smoke": args.smoke,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(),

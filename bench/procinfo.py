@@ -1,4 +1,5 @@
-"""Benchmark processes: memory of one and its descendants (/proc), and stopping them."""
+"""Benchmark processes: memory and CPU of one and its descendants (/proc), the machine's
+CPU, and stopping them."""
 
 from __future__ import annotations
 
@@ -69,3 +70,25 @@ def stop_group(process: subprocess.Popen[Any]) -> None:
             process.wait(10)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of a process, in clock ticks (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(value) for value in fields[11:15])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU used so far by `pid` and its live descendants (and the children they reaped)."""
+    ticks = sum(_ticks(member) for member in (pid, *descendants(pid)))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)

@@ -1,6 +1,6 @@
 """The benchmark of the Engine issue, in one run: runplane with each executor and Celery.
 
-    .venv/bin/python -m bench.run [--quick] [--out bench/results/latest.json]
+    .venv/bin/python -m bench.run [--quick | --smoke] [--out bench/results/latest.json]
 
 Starts every process it measures and stops them all at the end, also on Ctrl-C or an error;
 contacts only 127.0.0.1.
@@ -38,19 +38,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="a short smoke run: fewer calls and runs (figures are rough)")
+                        help="a short run: fewer calls and runs (figures are rough)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: every row and step (the memory check "
+                             "too) on tiny sizes, to see the bench works; figures mean nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latest.json",
                         help="where to write the JSON (default bench/results/latest.json)")
     parser.add_argument("--executors", default=",".join(EXECUTORS),
                         help="runplane executors to measure, in order (default fork,spawn)")
     parser.add_argument("--no-celery", action="store_true", help="leave out the Celery peer")
-    parser.add_argument("--warmup", type=int, help="calls before measuring (50; quick 10)")
-    parser.add_argument("--sync-calls", type=int, help="sequential calls timed (500; quick 100)")
-    parser.add_argument("--async-runs", type=int, help="runs submitted at once (2000; quick 300)")
+    parser.add_argument("--warmup", type=int,
+                        help="calls before measuring (50; quick 10; smoke 2)")
+    parser.add_argument("--sync-calls", type=int,
+                        help="sequential calls timed (500; quick 100; smoke 10)")
+    parser.add_argument("--async-runs", type=int,
+                        help="runs submitted at once (2000; quick 300; smoke 20)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="concurrent connections submitting async runs (16)")
     parser.add_argument("--runs-for-memory", type=int,
-                        help="total runs before the last RSS reading (10000; quick 1000)")
+                        help="total runs before the last RSS reading "
+                             "(10000; quick 1000; smoke 52)")
     parser.add_argument("--memory-executors", default="fork",
                         help="executors that get the memory check (default fork)")
     parser.add_argument("--rounds", type=int, default=1,
@@ -58,12 +65,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "report the median of each figure (default 1; the memory check "
                              "runs in the first round only)")
     args = parser.parse_args(argv)
-    quick = args.quick
-    args.warmup = args.warmup if args.warmup is not None else (10 if quick else 50)
-    args.sync_calls = args.sync_calls or (100 if quick else 500)
-    args.async_runs = args.async_runs or (300 if quick else 2000)
+    # (warmup, sync calls, async runs, runs for memory): full, --quick, --smoke. The smoke
+    # run's memory check still submits one batch past the measured runs.
+    sizes = (2, 10, 20, 52) if args.smoke else (10, 100, 300, 1000) if args.quick else (
+        50, 500, 2000, 10_000)
+    args.warmup = args.warmup if args.warmup is not None else sizes[0]
+    args.sync_calls = args.sync_calls or sizes[1]
+    args.async_runs = args.async_runs or sizes[2]
     if args.runs_for_memory is None:
-        args.runs_for_memory = 1000 if quick else 10_000
+        args.runs_for_memory = sizes[3]
     args.executors = [name for name in args.executors.split(",") if name]
     args.memory_executors = set(args.memory_executors.split(","))
     unknown = set(args.executors) - set(EXECUTORS)
@@ -186,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"{row}, each round: sync p50 "
                           f"{' / '.join(str(item['sync_p50_ms']) for item in each)} ms, async "
                           f"{' / '.join(str(item['async_runs_per_s']) for item in each)} runs/s")
-    document = {"machine": facts, "quick": args.quick,
+    document = {"machine": facts, "quick": args.quick, "smoke": args.smoke,
                 "plan": {"warmup": args.warmup, "sync_calls": args.sync_calls,
                          "async_runs": args.async_runs, "concurrency": args.concurrency,
                          "runs_for_memory": args.runs_for_memory, "rounds": args.rounds,

@@ -2,7 +2,8 @@
 `run_service` on one device against the script door's sync endpoint, per executor.
 
     .venv/bin/python -m bench.services [--executors fork,spawn] [--devices 10000]
-        [--sync-calls 300] [--time-limit 600] [--profile 30] [--out bench/results/services.json]
+        [--sync-calls 300] [--time-limit 600] [--profile 30] [--smoke]
+        [--out bench/results/services.json]
 
 For each executor, a fresh `runplane serve` (bench/server.py: a temporary SQLite file, default
 settings but RUNPLANE_EXECUTOR) gets `--devices` devices in one POST /rest/instance/device,
@@ -28,24 +29,22 @@ Prints a table and writes every figure, with the machine's facts, to `--out`.
 from __future__ import annotations
 
 import argparse
-import collections
+import base64
 import json
 import os
-import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
-from bench import machine_speed, procinfo, runplane_runs
+from bench import machine_speed, procinfo, profiling, runplane_runs, services_report
 from bench.measure import Latency
 from bench.run import machine
 from bench.server import Server, Unavailable, tail
@@ -54,11 +53,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXECUTORS = ("fork", "spawn")
 TRIVIAL = "results['success'] = True"
 BLOCK = 50  # sync calls of one door before switching to the other
-FAN_OUT_SECONDS = 10.0
-FAN_OUT_RATE = 1000.0
-SYNC_GAP_MS = 2.0
-PY_SPY = Path(sys.executable).with_name("py-spy")
-FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 console = Console(width=None if sys.stdout.isatty() else 132)
 
 
@@ -67,12 +61,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--executors", default=",".join(EXECUTORS),
                         help="executors to measure, in order (default fork,spawn)")
-    parser.add_argument("--devices", type=int, default=10_000, help="targets of the fan-out")
-    parser.add_argument("--max-processes", type=int, default=50)
-    parser.add_argument("--sync-calls", type=int, default=300, help="per door")
-    parser.add_argument("--warmup", type=int, default=30, help="calls per door before timing")
-    parser.add_argument("--time-limit", type=float, default=600.0,
-                        help="seconds the fan-out may take before it is stopped and counted")
+    parser.add_argument("--devices", type=int, help="targets of the fan-out (10,000)")
+    parser.add_argument("--max-processes", type=int, help="of the fan-out's service (50)")
+    parser.add_argument("--sync-calls", type=int, help="per door (300)")
+    parser.add_argument("--warmup", type=int, help="calls per door before timing (30)")
+    parser.add_argument("--time-limit", type=float,
+                        help="seconds the fan-out may take before it is stopped and counted "
+                             "(600)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: every row and step on tiny sizes (20 "
+                             "devices, 10 sync calls per door); the figures mean nothing")
     parser.add_argument("--profile", type=float, default=0.0,
                         help="py-spy the server for this many seconds of the fan-out (0: no)")
     parser.add_argument("--profile-dir", type=Path,
@@ -81,6 +79,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sync", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/services.json")
     args = parser.parse_args(argv)
+    for name, full, smoke in (("devices", 10_000, 20), ("max_processes", 50, 4),
+                              ("sync_calls", 300, 10), ("warmup", 30, 2),
+                              ("time_limit", 600.0, 60.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, smoke if args.smoke else full)
     args.executors = [name for name in args.executors.split(",") if name]
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -92,31 +95,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def device_name(index: int) -> str:
     return f"d{index:06d}"
-
-
-# CPU accounting -----------------------------------------------------------------------------
-
-
-def _ticks(pid: int) -> int:
-    """utime + stime + cutime + cstime of a process, in clock ticks (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return sum(int(value) for value in fields[11:15])
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU used so far by `pid` and its live descendants (and the children they reaped)."""
-    ticks = sum(_ticks(member) for member in (pid, *procinfo.descendants(pid)))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> tuple[int, int]:
-    """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
-    values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 # Set-up -------------------------------------------------------------------------------------
@@ -147,14 +125,14 @@ def set_up(client: httpx.Client, devices: int, max_processes: int) -> float:
 # Sync ---------------------------------------------------------------------------------------
 
 
-def service_call(client: httpx.Client) -> Any:
+def service_call(client: runplane_runs.KeepAlive) -> Callable[[int], str | None]:
     body = {"name": "one", "devices": [device_name(0)]}
 
     def call(index: int) -> str | None:
-        answer = client.post("/rest/run_service", json=body)
-        if answer.status_code != 200:
-            return f"HTTP {answer.status_code}: {answer.text[:300]}"
-        result = answer.json()
+        status, data = client.post("/rest/run_service", body)
+        if status != 200:
+            return f"HTTP {status}: {data[:300].decode(errors='replace')}"
+        result = json.loads(data)
         if result.get("success") is not True or result["summary"]["success"] != body["devices"]:
             return f"not a success: {str(result)[:300]}"
         return None
@@ -162,7 +140,7 @@ def service_call(client: httpx.Client) -> Any:
     return call
 
 
-def timed(call: Any, index: int) -> tuple[float | None, str | None]:
+def timed(call: Callable[[int], str | None], index: int) -> tuple[float | None, str | None]:
     started = time.perf_counter()
     try:
         error = call(index)
@@ -173,17 +151,22 @@ def timed(call: Any, index: int) -> tuple[float | None, str | None]:
 
 
 def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
-    """Both doors, alternating in blocks, one keep-alive connection each."""
-    headers = {"X-API-KEY": server.admin_key}
-    with (
-        httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as script_client,
-        httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
-                     timeout=60) as service_client,
-    ):
-        door = runplane_runs.set_up(script_client, server)
+    """Both doors, alternating in blocks, one keep-alive connection each, both on the
+    benchmark's own http.client wrapper (a client's CPU is in every latency it measures)."""
+    with httpx.Client(base_url=server.base_url, headers={"X-API-KEY": server.admin_key},
+                      timeout=60) as client:
+        door = runplane_runs.set_up(client, server)
+    basic = base64.b64encode(f"admin:{server.admin_key}".encode()).decode()
+    clients = {
+        "script_door": runplane_runs.KeepAlive(door.base_url, door.headers),
+        "service_door": runplane_runs.KeepAlive(server.base_url,
+                                                {"Authorization": f"Basic {basic}"}),
+    }
+    try:
         doors = {
-            "script_door": runplane_runs.sync_call(script_client, door, runplane_runs.Split()),
-            "service_door": service_call(service_client),
+            "script_door": runplane_runs.sync_call(clients["script_door"], door,
+                                                   runplane_runs.Split()),
+            "service_door": service_call(clients["service_door"]),
         }
         seconds: dict[str, list[float]] = {name: [] for name in doors}
         errors: dict[str, list[str]] = {name: [] for name in doors}
@@ -201,6 +184,9 @@ def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
                     else:
                         errors[name].append(error or "?")
             done += block
+    finally:
+        for each in clients.values():
+            each.close()
     latency = {name: Latency.of(seconds[name], len(errors[name]),
                                 errors[name][0] if errors[name] else None).as_dict()
                for name in doors}
@@ -211,86 +197,13 @@ def measure_sync(server: Server, calls: int, warmup: int) -> dict[str, Any]:
 # Fan-out ------------------------------------------------------------------------------------
 
 
-def start_profile(server: Server, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    if seconds <= 0:
-        return None
-    if not PY_SPY.exists():
-        console.print(f"[yellow]no profile[/]: {PY_SPY} not found (pip install py-spy)")
-        return None
-    return subprocess.Popen(
-        [str(PY_SPY), "record", "--pid", str(server.pid), "--subprocesses", "--rate", "200",
-         "--duration", str(int(seconds)), "--format", "raw", "--output", str(out),
-         "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-
-
-def frame_name(frame: str) -> str:
-    found = FRAME.match(frame.strip())
-    if not found:
-        return frame.strip()
-    file = found["file"]
-    for marker in ("site-packages/", "src/", "lib/python3.11/"):
-        if marker in file:
-            file = file.split(marker, 1)[1]
-            break
-    return f"{found['function']} ({file})"
-
-
-def process_label(frame: str) -> str:
-    """`process 123:"/venv/bin/python3 -I /src/runplane/engine/zygote.py 16"` -> `zygote.py`."""
-    command = frame.split(":", 1)[1].strip('"').split()
-    if not command:
-        return "(a child, gone before its command line was read)"
-    scripts = [Path(word).name for word in command[1:]
-               if not word.startswith("-") and not word.isdigit() and word != "utf8"]
-    return scripts[0] if scripts else Path(command[0]).name if command else frame
-
-
-def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
-    """Shares of samples from py-spy's raw (folded) output: per process; per function, own
-    time; and inclusive time of runplane's own functions (the rest is framework plumbing)."""
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    processes: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        # py-spy --subprocesses starts each stack with its processes, parent first:
-        # `process 1:"runplane serve";process 2:"python3 zygote.py";<frames>`.
-        owners = [frame for frame in frames if frame.startswith("process ")]
-        if owners:
-            processes[process_label(owners[-1])] += count
-            frames = frames[len(owners):]
-        names = [frame_name(frame) for frame in frames if frame]
-        if not names:
-            continue
-        total += count
-        own[names[-1]] += count
-        for name in set(names):
-            if "(runplane/" in name:
-                inclusive[name] += count
-
-    def share(counter: collections.Counter[str], whole: int) -> list[dict[str, Any]]:
-        return [{"function": name, "percent": round(100 * count / max(1, whole), 1)}
-                for name, count in counter.most_common(top)]
-
-    return {"samples": total, "own": share(own, total),
-            "runplane_inclusive": share(inclusive, total),
-            "processes": share(processes, sum(processes.values()))}
-
-
 def measure_fan_out(server: Server, devices: int, time_limit: float, profile: float,
                     workdir: Path) -> dict[str, Any]:
     names = [device_name(index) for index in range(devices)]
     profile_path = workdir / f"fan-out-{server.executor}.folded"
     with httpx.Client(base_url=server.base_url, auth=("admin", server.admin_key),
                       timeout=120) as client:
-        cpu_before, busy_before = tree_cpu_seconds(server.pid), machine_busy()
+        cpu_before, busy_before = procinfo.tree_cpu_seconds(server.pid), procinfo.machine_busy()
         started = time.perf_counter()
         answer = client.post("/rest/run_service",
                              json={"name": "trivial", "devices": names, "async": True})
@@ -298,7 +211,7 @@ def measure_fan_out(server: Server, devices: int, time_limit: float, profile: fl
         if answer.status_code != 200 or answer.json().get("errors"):
             raise RuntimeError(f"run_service: {answer.status_code} {answer.text[:300]}")
         runtime = answer.json()["runtime"]
-        profiler = start_profile(server, profile, profile_path)
+        profiler = profiling.start(server.pid, profile, profile_path, console.print)
         stopped: dict[str, Any] | None = None
         while True:
             state = client.get(f"/rest/result/trivial/{runtime}").json()
@@ -311,8 +224,8 @@ def measure_fan_out(server: Server, devices: int, time_limit: float, profile: fl
                 break
             time.sleep(0.25)
         elapsed = time.perf_counter() - started
-        cpu = tree_cpu_seconds(server.pid) - cpu_before
-        busy_after = machine_busy()
+        cpu = procinfo.tree_cpu_seconds(server.pid) - cpu_before
+        busy_after = procinfo.machine_busy()
     result = state["result"]
     if stopped is None:
         succeeded = len(result["summary"]["success"])
@@ -335,7 +248,7 @@ def measure_fan_out(server: Server, devices: int, time_limit: float, profile: fl
     if profiler is not None:
         _, error = profiler.communicate(timeout=profile + 120)
         if profiler.returncode == 0 and profile_path.exists():
-            measured["profile"] = summarize_profile(profile_path)
+            measured["profile"] = profiling.summarize(profile_path)
         else:
             measured["profile_error"] = error.decode(errors="replace")[-500:]
     return measured
@@ -385,87 +298,6 @@ def measure(executor: str, workdir: Path, args: argparse.Namespace) -> dict[str,
         server.stop()
 
 
-# Report -------------------------------------------------------------------------------------
-
-
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for executor, measured in results.items():
-        if not measured.get("available"):
-            continue
-        fan_out = measured.get("fan_out")
-        if fan_out:
-            seconds = None if fan_out["stopped_at_time_limit"] else fan_out["seconds"]
-            rows.append(check(f"{executor}: {fan_out['devices']:,} targets in <= "
-                              f"{FAN_OUT_SECONDS:g} s", seconds, "<=", FAN_OUT_SECONDS, "s"))
-            rows.append(check(f"{executor}: >= {FAN_OUT_RATE:,.0f} targets/s",
-                              fan_out["targets_per_s"], ">=", FAN_OUT_RATE, "targets/s"))
-        if "sync" in measured:
-            rows.append(check(f"{executor}: sync p50 within {SYNC_GAP_MS:g} ms of the script "
-                              "door", measured["sync"]["p50_gap_ms"], "<=", SYNC_GAP_MS, "ms"))
-    return rows
-
-
-def check(name: str, value: float | None, op: str, limit: float, unit: str) -> dict[str, Any]:
-    if value is None:
-        status = "missed"  # stopped at the time limit: it did not finish at all
-    else:
-        status = "met" if (value <= limit if op == "<=" else value >= limit) else "missed"
-    return {"target": name, "measured": value, "unit": unit, "status": status}
-
-
-def figure(value: Any, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def print_report(results: dict[str, Any], checks: list[dict[str, Any]]) -> None:
-    table = Table(title="runplane service door: fan-out and sync run_service")
-    for column in ("executor", "fan-out s", "targets/s", "finished", "server CPU s",
-                   "machine busy %", "service p50/p90/p99 ms", "script p50/p90/p99 ms",
-                   "p50 gap ms"):
-        table.add_column(column, justify="left" if column == "executor" else "right")
-    for executor, measured in results.items():
-        if not measured.get("available"):
-            table.add_row(executor, "[red]unavailable[/]", measured.get("reason", "")[:60])
-            continue
-        fan_out = measured.get("fan_out") or {}
-        sync = measured.get("sync") or {}
-
-        def triple(door: str, sync: dict[str, Any] = sync) -> str:
-            if door not in sync:
-                return "-"
-            return "/".join(figure(sync[door][key], 1) for key in ("p50_ms", "p90_ms", "p99_ms"))
-
-        stop_note = " (stopped)" if fan_out.get("stopped_at_time_limit") else ""
-        table.add_row(
-            executor, figure(fan_out.get("seconds"), 1) + stop_note,
-            figure(fan_out.get("targets_per_s"), 1),
-            f"{fan_out.get('finished', 0):,}/{fan_out.get('devices', 0):,}",
-            figure(fan_out.get("server_cpu_seconds"), 1),
-            figure(fan_out.get("machine_cpu_busy_percent"), 0),
-            triple("service_door"), triple("script_door"), figure(sync.get("p50_gap_ms"), 2),
-        )
-    console.print(table)
-    colours = {"met": "green", "missed": "red"}
-    goals = Table(title="targets (service door issue)")
-    for column in ("target", "measured", "status"):
-        goals.add_column(column)
-    for row in checks:
-        goals.add_row(row["target"], figure(row["measured"]),
-                      f"[{colours[row['status']]}]{row['status']}[/]")
-    console.print(goals)
-    for executor, measured in results.items():
-        profile = (measured.get("fan_out") or {}).get("profile")
-        if profile:
-            console.print(f"[bold]{executor}[/] py-spy, {profile['samples']:,} samples; "
-                          "own time:")
-            for row in profile["own"][:10]:
-                console.print(f"  {row['percent']:5.1f}%  {row['function']}")
-            console.print("  inclusive, runplane's functions:")
-            for row in profile["runplane_inclusive"][:10]:
-                console.print(f"  {row['percent']:5.1f}%  {row['function']}")
-
-
 def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -483,12 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     facts["loadavg_at_end"] = os.getloadavg()
     facts["speed_loop_ms_at_end"] = machine_speed.loop_ms()
     facts["bench_seconds"] = round(time.monotonic() - started, 1)
-    checks = targets(results)
-    print_report(results, checks)
+    checks = services_report.targets(results)
+    services_report.print_report(results, checks, console)
     console.print(machine_speed.describe(facts["speed_loop_ms_at_start"],
                                          facts["speed_loop_ms_at_end"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    plan = {"devices": args.devices, "max_processes": args.max_processes,
+    plan = {"smoke": args.smoke, "devices": args.devices, "max_processes": args.max_processes,
             "sync_calls": args.sync_calls, "warmup": args.warmup,
             "time_limit": args.time_limit, "profile_seconds": args.profile}
     args.out.write_text(json.dumps({"machine": facts, "plan": plan, "results": results,

@@ -59,11 +59,11 @@ def _configure_logging(level: str) -> None:
 
 def _migrate(settings: Settings) -> None:
     from runplane.store.database import parse_database_url
-    from runplane.store.migrate import upgrade
+    from runplane.store.migrate import migrate
 
     try:
         parse_database_url(settings.database)
-        upgrade(settings.database)
+        migrate(settings.database)
     except Exception as error:
         typer.echo(f"runplane: cannot migrate {settings.database}: {error}", err=True)
         raise typer.Exit(1) from error
@@ -71,7 +71,8 @@ def _migrate(settings: Settings) -> None:
 
 @app.command()
 def migrate(database: DatabaseOption = None) -> None:
-    """Bring the database schema up to date (serve and worker do it too)."""
+    """Bring the database schema up to date and make the instance `default` if absent
+    (serve and worker do it too)."""
     settings = _settings(database=database)
     _migrate(settings)
     typer.echo(f"runplane: schema of {settings.database} is up to date", err=True)

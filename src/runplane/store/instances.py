@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from runplane.errors import Conflict
@@ -65,6 +66,25 @@ def insert_instance(
     except IntegrityError as error:
         raise Conflict("name", "Instance with this name already exists.") from error
     return _instance(row)
+
+
+def insert_instance_if_absent(
+    conn: Connection, *, name: str, description: str, now: datetime
+) -> bool:
+    """Make an empty instance unless one of that name exists; True if this call made it.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING), so of two processes doing it at once
+    one makes the row and the other finds it, without an error on either database."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(instances)
+        .values(name=name, description=description, extra_metadata={}, config={},
+                created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=[instances.c.name])
+        .returning(instances.c.id)
+    )
+    # A row back means this statement made it (rowcount is -1 on PostgreSQL here).
+    return conn.execute(statement).first() is not None
 
 
 def get_instance(conn: Connection, name: str) -> Instance | None:

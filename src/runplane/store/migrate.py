@@ -1,4 +1,5 @@
-"""Bring a database's schema up to date with alembic, programmatically (no alembic.ini)."""
+"""Bring a database's schema up to date with alembic, programmatically (no alembic.ini), and
+make what every database holds: the instance `default`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine
+
+from runplane.clock import utcnow
+from runplane.store.database import sync_url
+from runplane.store.instances import insert_instance_if_absent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The instance the service and batch doors act on when a request names none
+# (runplane.core.keys.DEFAULT_INSTANCE; the store may not import the core).
+DEFAULT_INSTANCE = "default"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -18,7 +27,28 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    """The schema alone (tests and benchmarks start from an empty database)."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def migrate(database_url: str) -> None:
+    """The schema up to date, and the instance `default`, made if absent (idempotent, safe
+    for processes migrating at once): what `runplane migrate` and every start do."""
+    upgrade(database_url)
+    ensure_default_instance(database_url)
+
+
+def ensure_default_instance(database_url: str) -> bool:
+    """Make the instance `default` unless it exists; True if this call made it."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            return insert_instance_if_absent(
+                conn, name=DEFAULT_INSTANCE, description="Created at first start.",
+                now=utcnow(),
+            )
+    finally:
+        engine.dispose()
 
 
 def current_head() -> str:

@@ -97,8 +97,8 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     if first is not None:
         typer.echo(
-            f"\nrunplane: first start of this database. Created instance "
-            f"'{first.instance_name}' and an account admin key, shown only this once:\n\n"
+            f"\nrunplane: first start of this database (its instance is "
+            f"'{first.instance_name}'). An account admin key, shown only this once:\n\n"
             f"    {first.admin_key}\n\n"
             f"Try it:\n"
             f"    curl -H 'X-API-KEY: {first.admin_key}' {base}/v1.1/instances/\n"
@@ -256,21 +256,13 @@ def inventory_import(
 
 async def _import_inventory(settings: Settings, instance: str, rows):  # type: ignore[no-untyped-def]
     from runplane.core.context import open_core
-    from runplane.core.instances import create as create_instance
     from runplane.core.instances import find
     from runplane.core.inventory_import import import_inventory
-    from runplane.core.keys import DEFAULT_INSTANCE
     from runplane.errors import NotFound
 
     core = await open_core(settings, pooled=False)
     try:
-        try:
-            target = await find(core, instance)
-        except NotFound:
-            if instance != DEFAULT_INSTANCE:
-                raise
-            # A database not served yet: the first start would make `default` just so.
-            target = await create_instance(core, None, {"name": DEFAULT_INSTANCE})
+        target = await find(core, instance)  # migrate (run first) made `default`
         return await import_inventory(core, target, devices=rows.devices, pools=rows.pools)
     except NotFound as error:
         typer.echo(f"runplane: no instance named {instance!r}", err=True)

@@ -9,8 +9,7 @@ import binascii
 
 from fastapi import Request
 
-from runplane.core.keys import DEFAULT_INSTANCE
-from runplane.model import ApiKey
+from runplane.model import DEFAULT_INSTANCE, ApiKey
 
 INSTANCE_HEADER = "X-RUNPLANE-INSTANCE"
 INSTANCE_QUERY = "instance"

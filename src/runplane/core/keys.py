@@ -11,12 +11,11 @@ from runplane.core.context import Core
 from runplane.core.instances import found as found_instance
 from runplane.core.instances import lookup_name
 from runplane.errors import NotFound, Unauthenticated
-from runplane.model import ApiKey, Instance
+from runplane.model import DEFAULT_INSTANCE, DEFAULT_INSTANCE_DESCRIPTION, ApiKey, Instance
 from runplane.store import instances as instance_store
 from runplane.store import keys as store
 from runplane.store.unit import Tx
 
-DEFAULT_INSTANCE = "default"
 NO_SUCH_KEY = "No such API Key."
 NO_CREDENTIALS = "Authentication credentials were not provided."
 FIRST_START_FACT = "first_start_at"
@@ -91,11 +90,10 @@ async def bootstrap(core: Core) -> FirstStart | None:
         stamp = utcnow().isoformat()
         if store.set_fact_once(conn, FIRST_START_FACT, stamp) != stamp:
             return None
-        if instance_store.get_instance(conn, DEFAULT_INSTANCE) is None:
-            instance_store.insert_instance(
-                conn, name=DEFAULT_INSTANCE, description="Created at first start.",
-                metadata={}, config={}, now=utcnow(),
-            )
+        # Migrate made it; a database given only its schema (a test's) gets it here.
+        instance_store.insert_instance_if_absent(
+            conn, name=DEFAULT_INSTANCE, description=DEFAULT_INSTANCE_DESCRIPTION, now=utcnow(),
+        )
         key = new_key()
         store.insert_key(
             conn, key_hash=hash_key(core.key_secret, key), instance_id=None,

@@ -1,6 +1,8 @@
 """The domain model: records, statuses and run kinds. Plain data, no I/O; every layer reads it."""
 
 from runplane.model.records import (
+    DEFAULT_INSTANCE,
+    DEFAULT_INSTANCE_DESCRIPTION,
     DEVICE_COLUMNS,
     ApiKey,
     ClaimedTask,
@@ -36,8 +38,9 @@ from runplane.model.statuses import (
 )
 
 __all__ = [
-    "ABORTED", "DEVICE_COLUMNS", "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED",
-    "RUNNING", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device", "Instance", "LogLine",
-    "Page", "Pool", "Run", "RunKind", "RunStatus", "Script", "ScriptEndpoint", "ScriptSpec",
-    "Service", "ServiceSpec", "Target", "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
+    "ABORTED", "DEFAULT_INSTANCE", "DEFAULT_INSTANCE_DESCRIPTION", "DEVICE_COLUMNS", "FAILURE",
+    "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED", "RUNNING", "SUCCESS", "TIMEOUT", "ApiKey",
+    "ClaimedTask", "Device", "Instance", "LogLine", "Page", "Pool", "Run", "RunKind", "RunStatus",
+    "Script", "ScriptEndpoint", "ScriptSpec", "Service", "ServiceSpec", "Target", "TargetOutcome",
+    "TaskOutput", "TaskResult", "TaskState",
 ]

@@ -8,6 +8,11 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from runplane.model.statuses import FINAL_STATUSES
 
+# The instance every database holds (made by migrate): where the service and batch doors act
+# when a request names none.
+DEFAULT_INSTANCE = "default"
+DEFAULT_INSTANCE_DESCRIPTION = "Created at first start."
+
 T = TypeVar("T")
 
 @dataclass(frozen=True)

@@ -10,13 +10,11 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 
 from runplane.clock import utcnow
+from runplane.model import DEFAULT_INSTANCE, DEFAULT_INSTANCE_DESCRIPTION
 from runplane.store.database import sync_url
 from runplane.store.instances import insert_instance_if_absent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# The instance the service and batch doors act on when a request names none
-# (runplane.core.keys.DEFAULT_INSTANCE; the store may not import the core).
-DEFAULT_INSTANCE = "default"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -44,7 +42,7 @@ def ensure_default_instance(database_url: str) -> bool:
     try:
         with engine.begin() as conn:
             return insert_instance_if_absent(
-                conn, name=DEFAULT_INSTANCE, description="Created at first start.",
+                conn, name=DEFAULT_INSTANCE, description=DEFAULT_INSTANCE_DESCRIPTION,
                 now=utcnow(),
             )
     finally:

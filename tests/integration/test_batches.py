@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from runplane.core.batch_errors import (
 )
 from runplane.core.context import Core
 from runplane.delivery import retention
+from runplane.delivery.bodies import render
 from runplane.engine.batch_performer import perform_batch
 from runplane.engine.performers import WorkerContext
 from runplane.engine.runner import start_worker
@@ -78,8 +80,19 @@ async def batch_record(core: Core, submitted: batches.Submitted) -> batch_store.
     return found
 
 
-async def outbox_of(core: Core, batch_id: int) -> list[outbox_store.OutboxEntry]:
-    return await core.database.read(outbox_store.entries_for, batches.BATCH_SUBJECT, batch_id)
+@dataclass(frozen=True)
+class Queued:
+    """An outbox entry with the body its receiver gets (rendered from the entry's record)."""
+
+    url: str
+    status: str
+    body: Any
+
+
+async def outbox_of(core: Core, batch_id: int) -> list[Queued]:
+    entries = await core.database.read(outbox_store.entries_for, batches.BATCH_SUBJECT,
+                                       batch_id)
+    return [Queued(entry.url, entry.status, render(entry.record)) for entry in entries]
 
 
 async def test_jobs_run_in_order_and_the_callback_is_queued_with_the_end(
@@ -272,12 +285,12 @@ async def test_expired_batches_are_pruned_and_then_not_found(
     await wait_finished(core, ready, kept.async_id)
     await wait_finished(core, ready, expired.async_id)
     core.settings.batch_retention_seconds = 3600
-    assert (await retention.prune(core))[0] == 0
+    assert (await retention.prune(core.database, core.settings))[0] == 0
     expired_id = (await batch_record(core, expired)).id
     await core.database.write(  # finished long ago
         batch_store.finish, expired_id, utcnow().replace(year=2000)
     )
-    assert (await retention.prune(core))[0] == 1
+    assert (await retention.prune(core.database, core.settings))[0] == 1
     with pytest.raises(BatchError) as gone:
         await batches.progress(core, ready, INSTANCE, expired.async_id)
     assert gone.value.code == PROGRESS_NOT_FOUND

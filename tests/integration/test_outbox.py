@@ -21,6 +21,7 @@ from runplane.delivery.signing import message_id
 from runplane.engine.runner import start_sender, start_worker
 from runplane.errors import Invalid
 from runplane.model import ApiKey
+from runplane.model.callbacks import Rendered
 from runplane.store import outbox as store
 from tests.support.receiver import DROP, Receiver
 
@@ -48,7 +49,7 @@ async def sender(core: Core, instance_id: int) -> AsyncIterator[Sender]:
 async def queue_callback(core: Core, instance_id: int, url: str, body: Any = None) -> int:
     return await core.database.write(
         store.insert_entry, instance_id=instance_id, subject="test", subject_id=1, url=url,
-        body=body if body is not None else {"hello": "world"}, now=utcnow(),
+        record=Rendered(body if body is not None else {"hello": "world"}), now=utcnow(),
     )
 
 

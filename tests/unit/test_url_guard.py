@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.delivery import url_guard
-from runplane.delivery.url_guard import RefusedUrl, check_callback_url, parse_networks
+from runplane.core import callback_urls as url_guard
+from runplane.core.callback_urls import RefusedUrl, check_callback_url, parse_networks
 from runplane.settings import Settings
 
 pytestmark = pytest.mark.anyio

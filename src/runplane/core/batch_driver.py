@@ -27,9 +27,7 @@ from runplane.core.batch_errors import (
     envelope,
     from_core,
 )
-from runplane.core.batches import BATCH_SUBJECT, results_body
 from runplane.core.context import Core
-from runplane.delivery.wakeup import nudge
 from runplane.errors import RunplaneError, StoreUnavailable
 from runplane.model import ApiKey, Instance, Run
 from runplane.store import batches as store
@@ -232,7 +230,7 @@ async def _in_one(driver: Driver, key: ApiKey, group: list[BatchJob]) -> int:
         if not finished:
             await held.run(store.defer_flush)  # lost only with the changes they answer
     if finished:
-        nudge(driver.core)
+        driver.core.signals.callback_queued()
     return ran
 
 
@@ -254,12 +252,7 @@ def _end(conn: Tx, batch: Batch) -> None:
     """The batch's end and its callback, in the caller's transaction."""
     store.finish(conn, batch.id, utcnow())
     if batch.callback_url:
-        outbox_store.insert_entry(
-            conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT, subject_id=batch.id,
-            url=batch.callback_url,
-            body=results_body(batch.async_id, store.jobs_of(conn, batch.id)),
-            now=utcnow(),
-        )
+        outbox_store.insert_batch_callback(conn, batch, utcnow())
 
 
 DRIVER_LOST = ("The batch stopped before this job: the worker driving it stopped responding "
@@ -296,7 +289,7 @@ async def record(driver: Driver, job: BatchJob, response: Any) -> bool:
     async def step() -> bool:
         finished = await driver.core.database.write(answer)
         if finished:
-            nudge(driver.core)
+            driver.core.signals.callback_queued()
         return finished
 
     return await patiently("recording a job's answer", step)

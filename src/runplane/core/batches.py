@@ -28,20 +28,20 @@ from runplane.core.batch_errors import (
     BatchError,
 )
 from runplane.core.batch_jobs import parse_jobs
+from runplane.core.callback_urls import RefusedUrl, check_callback_url, configured_networks
 from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
-from runplane.delivery.signing import message_id, new_secret
-from runplane.delivery.url_guard import RefusedUrl, check_callback_url, configured_networks
+from runplane.core.webhooks import message_id, new_secret
 from runplane.errors import StoreUnavailable
 from runplane.model import ApiKey, Instance
 from runplane.store import batches as store
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
 from runplane.store.batches import BATCH_RUN, Batch, BatchJob
+from runplane.store.callback_records import BATCH_SUBJECT as BATCH_SUBJECT
 from runplane.store.outbox import Attempt, OutboxEntry
 from runplane.store.unit import Tx
 
-BATCH_SUBJECT = "batch"
 # A driver resumes where it stopped, so it may be claimed again more often than a script.
 DRIVER_MAX_ATTEMPTS = 20
 
@@ -184,17 +184,9 @@ async def repost(core: Core, key: ApiKey, instance_name: str, async_id: Any) -> 
     if not batch.finished or not batch.callback_url:
         raise BatchError(409, "Batch has not completed", REPOST_NOT_FINISHED,
                          ["async: a callback is sent once the batch has finished."])
-    url = batch.callback_url
-
-    def queue_again(conn: Tx) -> int:
-        return outbox_store.insert_entry(
-            conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT, subject_id=batch.id,
-            url=url, body=results_body(batch.async_id, store.jobs_of(conn, batch.id)),
-            now=utcnow(),
-        )
 
     try:
-        return await core.database.write(queue_again)
+        return await core.database.write(outbox_store.insert_batch_callback, batch, utcnow())
     except StoreUnavailable as error:
         raise not_saved(error) from error
 

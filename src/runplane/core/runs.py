@@ -10,6 +10,7 @@ from typing import Any
 from runplane.clock import utcnow
 from runplane.core import handoff, validation
 from runplane.core.access import Role, require
+from runplane.core.callback_urls import check_callback_url, configured_networks
 from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
 from runplane.core.instances import found as found_instance
@@ -17,7 +18,6 @@ from runplane.core.instances import lookup_name
 from runplane.core.keys import NO_CREDENTIALS, key_of
 from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
-from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import NotFound, TooLarge, Unauthenticated
 from runplane.model import ApiKey, ClaimedTask, Instance, Page, Run, Script
 from runplane.store import instances as instance_store

@@ -16,10 +16,10 @@ from typing import Any
 from runplane.clock import utcnow
 from runplane.core import handoff
 from runplane.core import services as service_core
+from runplane.core.callback_urls import check_callback_url, configured_networks
 from runplane.core.context import Core
 from runplane.core.runs import RunLink, wait_for_run
 from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
-from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import Conflict, Invalid, NotFound, TooLarge
 from runplane.model import (
     ABORTED,

@@ -1,4 +1,5 @@
-"""In-process wake-ups: new work for the workers, finished runs for waiting callers.
+"""In-process wake-ups: new work for the workers, finished runs for waiting callers, new
+callbacks for this process's sender.
 
 They only make things fast. Correctness never depends on them: waiters also poll the store,
 because the work may be queued or finished by another process.
@@ -23,6 +24,9 @@ class Signals:
         # Runs that ended lately, oldest first: a waiter that comes late still hears of it.
         self._ended: OrderedDict[int, Run | None] = OrderedDict()
         self._stop = asyncio.Event()
+        # The sender waits on it (it is handed over where the app is wired); the core sets it
+        # without knowing who, if anyone, sends callbacks in this process.
+        self.callbacks = asyncio.Event()
 
     def work_queued(self, kind: str | None = None) -> None:
         """Work of `kind` was queued (None: of any kind, or unknown, as from another
@@ -35,6 +39,11 @@ class Signals:
         """The event set when work of one of `kinds` is queued. A claim loop clears it
         before it claims, so a wake-up that arrives during the claim is not lost."""
         return self._work.setdefault(kinds, asyncio.Event())
+
+    def callback_queued(self) -> None:
+        """A callback was just written to the outbox: this process's sender looks at once
+        instead of at its next poll (callbacks of other processes are found by polling)."""
+        self.callbacks.set()
 
     def stop_requested(self) -> None:
         """A run was asked to stop: local workers look for their tasks of it at once."""

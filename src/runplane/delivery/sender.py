@@ -1,9 +1,10 @@
 """The sender: one per worker process, it POSTs due outbox entries until each is taken.
 
-Steps: claim due entries with a lease (as tasks are claimed), send each one signed, then
-record the attempt and the entry's new state in one transaction. A 2xx is delivered; a
-connection error, a timeout, 408, 429 or 5xx is retried with exponential backoff and full
-jitter; any other answer gives up, saying why. It also prunes expired batches now and then.
+Steps: claim due entries with a lease (as tasks are claimed), render each one's body from
+the record it keeps (delivery/bodies.py), send it signed, then record the attempt and the
+entry's new state in one transaction. A 2xx is delivered; a connection error, a timeout,
+408, 429 or 5xx is retried with exponential backoff and full jitter; any other answer gives
+up, saying why. It also prunes expired batches now and then.
 
 Delivery is at least once, and in practice once: an entry marked delivered is never sent
 again, but a sender that dies after the receiver's 2xx and before its record commits leaves
@@ -26,12 +27,13 @@ import httpx
 
 from runplane import __version__
 from runplane.clock import utcnow
-from runplane.core.context import Core
-from runplane.delivery import retention, signing, wakeup
-from runplane.delivery.url_guard import RefusedUrl, check_callback_url, configured_networks
+from runplane.core.callback_urls import RefusedUrl, check_callback_url, configured_networks
+from runplane.delivery import retention, signing
+from runplane.delivery.bodies import render
 from runplane.errors import StoreUnavailable
 from runplane.settings import Settings
 from runplane.store import outbox as store
+from runplane.store.database import Database
 from runplane.store.outbox import Attempt, OutboxEntry
 
 log = logging.getLogger("runplane.delivery")
@@ -76,8 +78,7 @@ def judge(settings: Settings, attempts: int, code: int | None, error: str | None
     """What an attempt's result means for the entry (`attempts` counts this one)."""
     if code is not None and 200 <= code < 300:
         return Outcome(store.DELIVERED, now, None)
-    retried = code is None or code in RETRIED_STATUSES or code >= 500
-    if not retried:
+    if code is not None and code not in RETRIED_STATUSES and code < 500:
         why = (f"the receiver answered HTTP {code} (redirects are not followed); not retried"
                if 300 <= code < 400 else f"the receiver refused it with HTTP {code}; not retried")
         return Outcome(store.FAILED, now, why)
@@ -88,17 +89,22 @@ def judge(settings: Settings, attempts: int, code: int | None, error: str | None
 
 
 class Sender:
-    def __init__(self, core: Core, *, name: str) -> None:
-        self.core = core
+    """`wake` is set when a callback was queued in this process (the core's signals): the
+    sender then looks at once instead of at its next poll."""
+
+    def __init__(self, settings: Settings, database: Database, wake: asyncio.Event, *,
+                 name: str) -> None:
+        self.settings = settings
+        self.database = database
         self.name = name
         self._loop_task: asyncio.Task[None] | None = None
         self._active: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
-        self._nudged = wakeup.event_for(core)
+        self._wake = wake
 
     async def start(self) -> None:
-        configured_networks(self.core.settings.callback_denied_networks)  # fail early if bad
+        configured_networks(self.settings.callback_denied_networks)  # fail early if bad
         # No proxies from the environment: a callback goes where its checked URL says.
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                          headers={"user-agent": USER_AGENT})
@@ -109,20 +115,19 @@ class Sender:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         if self._active:
-            await asyncio.wait(self._active, timeout=self.core.settings.callback_timeout)
+            await asyncio.wait(self._active, timeout=self.settings.callback_timeout)
         for sending in self._active:
             sending.cancel()
         await asyncio.gather(*self._active, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable):
-            await self.core.database.write(store.release, owner=self.name)
+            await self.database.write(store.release, owner=self.name)
         if self._client is not None:
             await self._client.aclose()
-        wakeup.forget(self.core)
 
     # The loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        settings = self.core.settings
+        settings = self.settings
         next_prune = 0.0
         while True:
             if time.monotonic() >= next_prune:
@@ -146,10 +151,10 @@ class Sender:
                 await self._idle(settings.callback_poll_interval)
 
     async def _idle(self, seconds: float) -> None:
-        """Until the next look: the poll interval, or a nudge from this process."""
+        """Until the next look: the poll interval, or a callback queued in this process."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._nudged.wait(), seconds)
-        self._nudged.clear()
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
     def _done(self, sending: asyncio.Task[None]) -> None:
         self._active.discard(sending)
@@ -157,14 +162,14 @@ class Sender:
 
     async def _prune(self) -> None:
         try:
-            await retention.prune(self.core)
+            await retention.prune(self.database, self.settings)
         except StoreUnavailable as error:
             log.warning("pruning expired batches failed: %s", error)
 
     async def claim(self, limit: int) -> list[OutboxEntry]:
         now = utcnow()
-        lease = timedelta(seconds=2 * self.core.settings.callback_timeout + LEASE_MARGIN)
-        return await self.core.database.write_small(
+        lease = timedelta(seconds=2 * self.settings.callback_timeout + LEASE_MARGIN)
+        return await self.database.write_small(
             store.claim_due, owner=self.name, limit=limit, now=now, lease_until=now + lease,
         )
 
@@ -181,13 +186,13 @@ class Sender:
     async def _secret(self, entry: OutboxEntry) -> str:
         if entry.secret:
             return entry.secret
-        return await self.core.database.write(
+        return await self.database.write(
             store.webhook_secret, entry.instance_id, signing.new_secret(),
         )
 
     async def _attempt(self, entry: OutboxEntry) -> None:
-        settings = self.core.settings
-        body = json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False)
+        settings = self.settings
+        body = json.dumps(render(entry.record), separators=(",", ":"), ensure_ascii=False)
         secret = await self._secret(entry)
         attempted_at = utcnow()
         started = time.monotonic()
@@ -201,7 +206,7 @@ class Sender:
         code = posted.code
         attempt = Attempt(attempted_at=attempted_at, duration_ms=duration_ms,
                           status_code=code, error=posted.error)
-        await self.core.database.write_small(
+        await self.database.write_small(
             store.record_attempt, entry_id=entry.id, owner=self.name, attempt=attempt,
             status=outcome.status, next_attempt_at=outcome.next_attempt_at, error=outcome.error,
         )
@@ -210,7 +215,7 @@ class Sender:
                 entry.attempts + 1, outcome.status, code if code is not None else posted.error)
 
     async def _post(self, entry: OutboxEntry, secret: str, body: str, at: datetime) -> Posted:
-        settings = self.core.settings
+        settings = self.settings
         networks = configured_networks(settings.callback_denied_networks)
         try:  # checked again: the name may point elsewhere since submission
             await check_callback_url(entry.url, networks)

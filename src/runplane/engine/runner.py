@@ -26,6 +26,7 @@ async def start_worker(core: Core) -> Worker:
 
 async def start_sender(core: Core) -> Sender:
     """The callback sender of this process; it runs wherever a worker runs."""
-    sender = Sender(core, name=f"{worker_name()}:sender")
+    sender = Sender(core.settings, core.database, core.signals.callbacks,
+                    name=f"{worker_name()}:sender")
     await sender.start()
     return sender

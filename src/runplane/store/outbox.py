@@ -1,9 +1,10 @@
 """The outbox: callbacks to deliver, leased to a sender like tasks, with every attempt kept.
 
 An entry is written in the transaction that finishes what it reports (a batch, a run), so a
-crash can never lose it. A sender claims due entries with a lease; the outcome of an attempt
-and the attempt itself are recorded in one statement group, so an entry marked delivered is
-never sent again.
+crash can never lose it; it keeps a record of what it reports (store/callback_records.py),
+from which the delivery side renders the body it sends. A sender claims due entries with a
+lease; the outcome of an attempt and the attempt itself are recorded in one statement group,
+so an entry marked delivered is never sent again.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
 
-from runplane.clock import iso_z
-from runplane.model import SUCCESS
-from runplane.store.tables import instances, outbox, outbox_attempts, runs, scripts, tasks
+from runplane.model.callbacks import CallbackRecord
+from runplane.store.batches import Batch
+from runplane.store.callback_records import (
+    BATCH_SUBJECT,
+    RUN_SUBJECT,
+    batch_report,
+    decode,
+    encode,
+    run_report,
+)
+from runplane.store.tables import instances, outbox, outbox_attempts
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -31,7 +40,8 @@ class OutboxEntry:
     subject: str
     subject_id: int
     url: str
-    body: Any
+    # What the callback reports; the delivery side renders its body from it.
+    record: CallbackRecord
     status: str
     attempts: int
     next_attempt_at: datetime
@@ -54,20 +64,23 @@ _COLUMNS = tuple(outbox.c[name] for name in (
     "id", "instance_id", "subject", "subject_id", "url", "body", "status", "attempts",
     "next_attempt_at", "created_at", "delivered_at", "last_error",
 ))
+_FIELDS = tuple(column.name for column in _COLUMNS if column.name != "body")
 
 
-def _entry(row: Row[Any], secret: str | None = None) -> OutboxEntry:
+def _entry(mapping: RowMapping, secret: str | None = None) -> OutboxEntry:
     return OutboxEntry(
-        **{column.name: row._mapping[column.name] for column in _COLUMNS}, secret=secret
+        **{name: mapping[name] for name in _FIELDS},
+        record=decode(mapping["subject"], mapping["body"]), secret=secret,
     )
 
 
 def insert_entry(
     conn: Connection, *, instance_id: int, subject: str, subject_id: int, url: str,
-    body: Any, now: datetime,
+    record: CallbackRecord, now: datetime,
 ) -> int:
     statement = insert(outbox).values(
-        instance_id=instance_id, subject=subject, subject_id=subject_id, url=url, body=body,
+        instance_id=instance_id, subject=subject, subject_id=subject_id, url=url,
+        body=encode(record),
         status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
     ).returning(outbox.c.id)
     return int(conn.execute(statement).scalar_one())
@@ -99,7 +112,7 @@ def claim_due(
         .where(outbox.c.id.in_(chosen))
         .order_by(outbox.c.id)
     )
-    return [_entry(row, row.webhook_secret) for row in conn.execute(query).all()]
+    return [_entry(row._mapping, row.webhook_secret) for row in conn.execute(query).all()]
 
 
 def record_attempt(
@@ -142,7 +155,7 @@ def entries_for(conn: Connection, subject: str, subject_id: int) -> list[OutboxE
         .where(outbox.c.subject == subject, outbox.c.subject_id == subject_id)
         .order_by(outbox.c.id)
     )
-    return [_entry(row) for row in conn.execute(query).all()]
+    return [_entry(row._mapping) for row in conn.execute(query).all()]
 
 
 def attempts_of(conn: Connection, entry_id: int) -> list[Attempt]:
@@ -174,69 +187,23 @@ def prune(conn: Connection, *, before: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-# Callbacks of runs (script and service doors) -------------------------------------------
-
-RUN_SUBJECT = "run"
-
-
-def run_callback_body(row: Row[Any]) -> dict[str, Any]:
-    """What a run's callback reports: the run, and its output when it had one task."""
-    body: dict[str, Any] = {
-        "run": {
-            "id": row.id, "kind": row.kind, "instance": row.instance_name,
-            "status": row.status, "success": row.status == SUCCESS, "runtime": row.runtime,
-            "script": row.script_number, "trace": row.number,
-            "created_at": iso_z(row.created_at), "started_at": iso_z(row.started_at),
-            "finished_at": iso_z(row.finished_at), "duration_ms": row.duration_ms,
-            "tasks_total": row.tasks_total, "tasks_failed": row.tasks_failed,
-            "error": row.error,
-        },
-    }
-    if row.tasks_total == 1:
-        body["result"] = {
-            "stdout": row.stdout or "", "stderr": row.stderr or "", "exit_code": row.exit_code,
-            "truncated": bool(row.output_truncated), "value": row.result,
-        }
-    return body
-
-
-def _service_summary(conn: Connection, run_id: int) -> dict[str, list[str]]:
-    """The devices that succeeded and those that did not, as run_service's summary."""
-    summary: dict[str, list[str]] = {"success": [], "failure": []}
-    query = (select(tasks.c.target, tasks.c.status).where(tasks.c.run_id == run_id)
-             .order_by(tasks.c.position))
-    for row in conn.execute(query):
-        if row.target is not None:
-            summary["success" if row.status == SUCCESS else "failure"].append(row.target)
-    return summary
+# Callbacks of what ended (runs of the script and service doors, batches) ----------------
 
 
 def insert_run_callback(conn: Connection, run_id: int, now: datetime) -> int | None:
     """The outbox entry of a run that just ended, if it was given a callback URL."""
-    first_task = and_(tasks.c.run_id == runs.c.id, tasks.c.position == 0)
-    query = (
-        select(
-            runs.c.id, runs.c.kind, runs.c.instance_id, runs.c.callback_url, runs.c.status,
-            runs.c.runtime, runs.c.number, runs.c.created_at, runs.c.started_at,
-            runs.c.finished_at, runs.c.duration_ms, runs.c.tasks_total, runs.c.tasks_failed,
-            runs.c.error, instances.c.name.label("instance_name"),
-            scripts.c.number.label("script_number"), tasks.c.stdout, tasks.c.stderr,
-            tasks.c.exit_code, tasks.c.output_truncated, tasks.c.result,
-        )
-        .select_from(
-            runs.join(instances, instances.c.id == runs.c.instance_id)
-            .outerjoin(scripts, scripts.c.id == runs.c.script_id)
-            .outerjoin(tasks, first_task)
-        )
-        .where(runs.c.id == run_id)
-    )
-    row = conn.execute(query).first()
-    if row is None or not row.callback_url:
+    found = run_report(conn, run_id)
+    if found is None:
         return None
-    body = run_callback_body(row)
-    if row.kind == "service":
-        body["summary"] = _service_summary(conn, run_id)
+    instance_id, url, report = found
+    return insert_entry(conn, instance_id=instance_id, subject=RUN_SUBJECT, subject_id=run_id,
+                        url=url, record=report, now=now)
+
+
+def insert_batch_callback(conn: Connection, batch: Batch, now: datetime) -> int:
+    """An outbox entry reporting every answer of the batch (which has a callback URL)."""
+    assert batch.callback_url is not None
     return insert_entry(
-        conn, instance_id=row.instance_id, subject=RUN_SUBJECT, subject_id=run_id,
-        url=row.callback_url, body=body, now=now,
+        conn, instance_id=batch.instance_id, subject=BATCH_SUBJECT, subject_id=batch.id,
+        url=batch.callback_url, record=batch_report(conn, batch.id, batch.async_id), now=now,
     )

@@ -66,7 +66,6 @@ class Worker:
         self.stops = StopGuard()
         self.recorder = Recorder(self.queue, self.lanes, signals)
         self.leases = Leases(core, self.queue, self.lanes, self.stops)
-        self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         # Called as the worker begins to stop (the wiring detaches its handoff there).
         self.on_stopping: list[Callable[[], None]] = []
@@ -85,8 +84,7 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop claiming; let running tasks finish within the grace period, then give back."""
-        self._stopping.set()
-        self.lanes.closed = True
+        self.lanes.closed = True  # no new claims, no slots reserved for new runs
         for hook in self.on_stopping:
             hook()
         self.core.signals.work_queued()  # wake the claim loops so they see the stop
@@ -114,7 +112,7 @@ class Worker:
     async def _claim_loop(self, lane: Lane) -> None:
         settings = self.core.settings
         wakeup = lane.wakeup
-        while not self._stopping.is_set():
+        while not self.lanes.closed:
             wakeup.clear()  # what happens from here on (new work, a freed slot) wakes us
             free = lane.free
             if free <= 0:

@@ -139,7 +139,7 @@ def worker(database: DatabaseOption = None, workers: WorkersOption = None) -> No
 
 async def _run_worker(settings: Settings) -> None:
     from runplane.core.context import open_core, start_listening
-    from runplane.engine.runner import start_sender, start_worker
+    from runplane.process import start_sender, start_worker
 
     core = await open_core(settings)
     listener = start_listening(core)

@@ -451,7 +451,7 @@ async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
     the batch running for ever: each job without an answer gets the reason, the batch ends,
     and its callback is queued, in the transaction that fails the driver."""
     from runplane.core.batch_errors import JOB_DRIVER_LOST
-    from runplane.engine.worker import reap_and_abandon
+    from runplane.core.reaping import reap_and_abandon
 
     submitted = await submit(core, ready, [device_job("a"), device_job("b")])
     # The first job was answered before the driver was lost.

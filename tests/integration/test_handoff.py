@@ -14,7 +14,6 @@ from runplane.core import instances as instance_core
 from runplane.core import inventory, runs, scripts, service_runs, services
 from runplane.core.context import Core
 from runplane.core.services import PYTHON_SNIPPET
-from runplane.engine.worker import Worker
 from runplane.model import PROCESSING, QUEUED, RUNNING, ApiKey, ClaimedTask
 from runplane.store import claims, queue
 from runplane.store.claims import NO_GROUPING, Grouping
@@ -199,7 +198,7 @@ async def test_the_real_worker_runs_what_it_is_handed(core: Core, admin: ApiKey)
 
     number = await script_number(core, admin)
     worker = await start_worker(core)
-    assert isinstance(core.handoff, Worker)
+    assert core.handoff is worker.lanes
     try:
         _, run = await runs.run_script(core, admin, "hand", number, {"x": 1})
         finished = await runs.wait_for_run(core, run.id, timeout=30, fresh=True)
@@ -208,6 +207,27 @@ async def test_the_real_worker_runs_what_it_is_handed(core: Core, admin: ApiKey)
     assert core.handoff is None
     assert finished is not None and finished.status == "success"
     assert finished.output is not None and finished.output.stdout == "{'x': 1}\n"
+
+
+async def test_a_worker_attaches_no_handoff_itself(core: Core, admin: ApiKey) -> None:
+    """The handoff is attached where the worker is wired (engine/runner.py): a worker started
+    on its own leaves the core alone, and new runs wait in the queue for its claim loops."""
+    from runplane.engine.performer_registry import performers_by_kind
+    from runplane.engine.runner import make_executor
+    from runplane.engine.worker import Worker
+
+    number = await script_number(core, admin)
+    worker = Worker(core, make_executor(core.settings), performers_by_kind(), slots=1)
+    await worker.start()
+    try:
+        assert core.handoff is None
+        _, run = await runs.run_script(core, admin, "hand", number, {"x": 2})
+        finished = await runs.wait_for_run(core, run.id, timeout=30, fresh=True)
+    finally:
+        await worker.stop()
+    assert core.handoff is None
+    assert finished is not None and finished.status == "success"
+    assert finished.output is not None and finished.output.stdout == "{'x': 2}\n"
 
 
 async def test_runs_made_at_once_pass_the_intake_as_the_database_writes(

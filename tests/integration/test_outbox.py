@@ -18,10 +18,10 @@ from runplane.core.context import Core
 from runplane.delivery import sender as sender_module
 from runplane.delivery.sender import Sender
 from runplane.delivery.signing import message_id
-from runplane.engine.runner import start_sender, start_worker
 from runplane.errors import Invalid
 from runplane.model import ApiKey
 from runplane.model.callbacks import Rendered
+from runplane.process import start_sender, start_worker
 from runplane.store import outbox as store
 from tests.support.receiver import DROP, Receiver
 

@@ -16,7 +16,7 @@ from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
 from runplane.api.service_door import services as service_runs
 from runplane.core.context import open_core, start_listening
-from runplane.engine.runner import start_sender, start_worker
+from runplane.process import start_sender, start_worker
 from runplane.settings import Settings
 
 log = logging.getLogger("runplane")

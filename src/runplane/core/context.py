@@ -21,7 +21,8 @@ class Core:
     database: Database
     key_secret: str
     signals: Signals = field(default_factory=Signals)
-    # This process's worker, when it runs one: new runs may start there at once.
+    # This process's worker's lanes, when it runs one: new runs may start there at once.
+    # Attached and detached where the worker is wired (engine/runner.py), never by it.
     handoff: Handoff | None = None
 
 

@@ -9,7 +9,8 @@ lease is renewed, and expires if the process dies, and the run is then claimed a
 The worker first reserves slots (so it cannot give them away meanwhile), the transaction
 claims at most that many of the run's tasks under the usual limits, and the reservation is
 always settled when the transaction ends: the claimed tasks are started, the rest of the
-slots are freed. The core only knows this protocol; the worker implements it.
+slots are freed. The core only knows this protocol; the worker's lanes (engine/lanes.py)
+implement it, and are attached to the core where the process is wired (engine/runner.py).
 
 Runs are made through the worker's `intake`, at most as many at once as the database writes at
 once (one on SQLite). The worker shares the event loop with the requests that make runs, and
@@ -24,14 +25,11 @@ starts at once (the handoff above) instead of waiting in the queue.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Protocol, TypeVar
 
-from runplane.clock import utcnow
 from runplane.model import ClaimedTask
-from runplane.store import claims
+from runplane.store import task_queue
 from runplane.store.claims import Grouping
 from runplane.store.unit import Tx
 
@@ -68,29 +66,15 @@ def claim_new(conn: Tx, handoff: Handoff | None, kind: str, run_id: int,
               reserved: int, *, tasks_total: int = 1, max_parallel: int | None = None,
               service_type: str | None = None) -> list[list[ClaimedTask]]:
     """In the run's own transaction: lease its first tasks to the worker, as at most
-    `reserved` slots' worth (a group of targets to a slot, where they may share one)."""
+    `reserved` slots' worth (store/task_queue.py, as the worker's own claims)."""
     if handoff is None or not reserved:
         return []
-    now = utcnow()
-    lease_until = now + timedelta(seconds=handoff.lease_seconds)
-    grouping = handoff.grouping
-    if handoff.instance_limit is not None:  # other runs of the instance count: look
-        return claims.claim_tasks(
-            conn, owner=handoff.owner, limit=reserved, now=now, lease_until=lease_until,
-            kinds=(kind,), instance_limit=handoff.instance_limit, run_id=run_id,
-            grouping=grouping,
-        ).groups
-    # As a claim would group them (claims.plan_groups): the run's targets shared out over
-    # the slots, at most grouping.size to a group; a big run fills whole groups even when
-    # max_parallel lets fewer of them run at once (fewer forks, as many targets in flight).
-    group_size = 1
-    if grouping.size > 1 and service_type in grouping.service_types:
-        group_size = min(grouping.size, math.ceil(tasks_total / reserved))
-    count = min(tasks_total, reserved * group_size)
-    if max_parallel is not None:
-        count = min(count, max_parallel)
-    return claims.claim_new_run(conn, run_id=run_id, owner=handoff.owner, count=count,
-                                group_size=group_size, now=now, lease_until=lease_until)
+    return task_queue.claim_new_run(
+        conn, owner=handoff.owner, lease_seconds=handoff.lease_seconds,
+        instance_limit=handoff.instance_limit, grouping=handoff.grouping, kind=kind,
+        run_id=run_id, reserved=reserved, tasks_total=tasks_total, max_parallel=max_parallel,
+        service_type=service_type,
+    )
 
 
 async def queue_with_handoff(

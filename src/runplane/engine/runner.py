@@ -1,12 +1,12 @@
-"""Wiring a worker to its executor for this process."""
+"""Wiring this process's worker: its executor, its performers, and its handoff to the core."""
 
 from __future__ import annotations
 
 from runplane.core.context import Core
-from runplane.delivery.sender import Sender
 from runplane.engine.execution import Executor
+from runplane.engine.performer_registry import performers_by_kind
 from runplane.engine.subprocess_executor import SubprocessExecutor
-from runplane.engine.worker import Worker, worker_name
+from runplane.engine.worker import Worker
 from runplane.settings import Settings
 
 
@@ -19,14 +19,18 @@ def make_executor(settings: Settings) -> Executor:
 
 
 async def start_worker(core: Core) -> Worker:
-    worker = Worker(core, make_executor(core.settings), slots=core.settings.workers)
+    """The worker of this process, started; runs made here are handed to its lanes at once
+    (core/handoff.py) until it begins to stop."""
+    worker = Worker(core, make_executor(core.settings), performers_by_kind(),
+                    slots=core.settings.workers)
     await worker.start()
+    lanes = worker.lanes
+    core.handoff = lanes
+
+    def detach() -> None:
+        if core.handoff is lanes:
+            core.handoff = None
+
+    worker.on_stopping.append(detach)
     return worker
 
-
-async def start_sender(core: Core) -> Sender:
-    """The callback sender of this process; it runs wherever a worker runs."""
-    sender = Sender(core.settings, core.database, core.signals.callbacks,
-                    name=f"{worker_name()}:sender")
-    await sender.start()
-    return sender

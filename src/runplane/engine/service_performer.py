@@ -108,7 +108,8 @@ def snippet_result(executed: ExecutionResult, value: Any) -> TaskResult:
     (without `results["success"]` false); its logs and results are kept."""
     value = value if isinstance(value, dict) else {}
     results = value.get("results") if isinstance(value.get("results"), dict) else {}
-    status, error = executed.outcome, executed.error
+    status: str = executed.outcome
+    error = executed.error
     if status == SUCCESS and not results:
         status, error = FAILURE, RESULT_NOT_SET
     elif status == SUCCESS and not results.get("success", True):

@@ -95,9 +95,10 @@ _CURRENT = (
     .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
     .where(tasks.c.id == bindparam("task_id"), tasks.c.status == RUNNING)
 )
-_RUNNING_TASK = _CURRENT
-_LEASED_TASK = _CURRENT.where(tasks.c.lease_owner == bindparam("owner"))
-_TASK_ENDED = (
+# A run's result takes these: on SQLite they run on the driver (see driver_sql.py).
+_RUNNING_TASK = Prepared(_CURRENT)
+_LEASED_TASK = Prepared(_CURRENT.where(tasks.c.lease_owner == bindparam("owner")))
+_ENDED = (
     update(tasks)
     .where(tasks.c.id == bindparam("task_id"), tasks.c.status == RUNNING)
     .values({
@@ -107,8 +108,9 @@ _TASK_ENDED = (
     })
     .returning(tasks.c.run_id, tasks.c.target)
 )
-_LEASED_TASK_ENDED = _TASK_ENDED.where(tasks.c.lease_owner == bindparam("owner"))
-_TASKS_COUNTED = (
+_TASK_ENDED = Prepared(_ENDED)
+_LEASED_TASK_ENDED = Prepared(_ENDED.where(tasks.c.lease_owner == bindparam("owner")))
+_TASKS_COUNTED = Prepared(
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
     .values(tasks_done=runs.c.tasks_done + bindparam("done"),
@@ -118,7 +120,7 @@ _TASKS_COUNTED = (
 )
 # A run of one task, ended by its task's end (the status is the task's, or "aborted" if the
 # run was being stopped); no row when the run has other tasks.
-_SINGLE_RUN_ENDED = (
+_SINGLE_RUN_ENDED = Prepared(
     update(runs)
     .where(runs.c.id == bindparam("run_id"), runs.c.tasks_total == 1, runs.c.tasks_done == 0)
     .values({
@@ -129,19 +131,13 @@ _SINGLE_RUN_ENDED = (
     })
     .returning(*RUN_COLUMNS)
 )
-_RUN_ENDED = (
+_RUN_ENDED = Prepared(
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
     .values(bound_values(runs, "status", "finished_at", "duration_ms", "error"))
     .returning(*RUN_COLUMNS)
 )
 
-
-# A run's result takes these: on SQLite they run on the driver (see driver_sql.py).
-(_RUNNING_TASK, _LEASED_TASK, _TASK_ENDED, _LEASED_TASK_ENDED, _TASKS_COUNTED,
- _SINGLE_RUN_ENDED, _RUN_ENDED) = map(Prepared, (
-    _RUNNING_TASK, _LEASED_TASK, _TASK_ENDED, _LEASED_TASK_ENDED, _TASKS_COUNTED,
-    _SINGLE_RUN_ENDED, _RUN_ENDED))
 
 
 @dataclass(frozen=True)
@@ -274,6 +270,7 @@ def _count_done(
     if counts.tasks_done < counts.tasks_total:
         return None
     single = counts.tasks_total == 1 and last is not None
+    status: str
     if counts.stop_requested:
         status = ABORTED
     elif single:
@@ -454,8 +451,8 @@ def finish_tasks(conn: Connection, *, owner: str, now: datetime,
         if ended is not None:
             ended_by_run.setdefault(ended.run_id, []).append(ended)
             last_of_run[ended.run_id] = len(recorded) - 1
-    for run_id, ended in ended_by_run.items():
-        finished = _count_ended(conn, ended, lone=lone)
+    for run_id, ended_tasks in ended_by_run.items():
+        finished = _count_ended(conn, ended_tasks, lone=lone)
         if finished is not None:
             recorded[last_of_run[run_id]] = Recorded(accepted=True, finished_run=finished)
     release(conn, owner=owner, now=now,

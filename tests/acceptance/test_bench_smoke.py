@@ -122,3 +122,23 @@ def test_bench_pool_resolution_smoke(tmp_path: Path) -> None:
             assert 0 < row["resolve_median_s"] < 60
         assert pools["name regex (100 devices)"]["devices"] == 100
         assert pools["all devices (empty match, inverted)"]["devices"] == 300
+
+
+def test_bench_ab_smoke(tmp_path: Path) -> None:
+    """Old against new, here with this checkout on both sides: every round of each side is
+    kept and each figure shown has both medians."""
+    out = tmp_path / "ab.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--old", str(ROOT), "--new", str(ROOT), "--smoke",
+         "--out", str(out), "pool_resolution"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    document = json.loads(out.read_text())
+    assert document["rounds"] == 1
+    assert len(document["old_rounds"]) == len(document["new_rounds"]) == 1
+    shown = {row["figure"]: row for row in document["figures"]}
+    assert "sqlite.update_10k_s" in shown and not any("target" in name for name in shown)
+    row = shown["sqlite.update_10k_s"]
+    assert row["old"] > 0 and row["new"] > 0
+    assert abs(row["new_over_old"] - row["new"] / row["old"]) < 1e-9

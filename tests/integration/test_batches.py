@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from runplane.clock import utcnow
-from runplane.core import batches, instances, runs, scripts
-from runplane.core.batch_errors import (
+from runplane.api.batch_door import batches
+from runplane.api.batch_door.envelope import (
     NOT_SAVED,
     PROGRESS_NOT_FOUND,
     REPOST_NOT_FINISHED,
@@ -22,6 +21,9 @@ from runplane.core.batch_errors import (
     RESULTS_NOT_FOUND,
     BatchError,
 )
+from runplane.clock import utcnow
+from runplane.core import batches as batch_core
+from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
 from runplane.delivery import retention
 from runplane.engine.batch_performer import perform_batch
@@ -79,7 +81,7 @@ async def batch_record(core: Core, submitted: batches.Submitted) -> batch_store.
 
 
 async def outbox_of(core: Core, batch_id: int) -> list[outbox_store.OutboxEntry]:
-    return await core.database.read(outbox_store.entries_for, batches.BATCH_SUBJECT, batch_id)
+    return await core.database.read(outbox_store.entries_for, batch_core.BATCH_SUBJECT, batch_id)
 
 
 async def test_jobs_run_in_order_and_the_callback_is_queued_with_the_end(
@@ -437,7 +439,7 @@ async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
     """A driver that never comes back (its lease expired on every attempt) must not leave
     the batch running for ever: each job without an answer gets the reason, the batch ends,
     and its callback is queued, in the transaction that fails the driver."""
-    from runplane.core.batch_errors import JOB_DRIVER_LOST
+    from runplane.api.batch_door.envelope import JOB_DRIVER_LOST
     from runplane.engine.worker import reap_and_abandon
 
     submitted = await submit(core, ready, [device_job("a"), device_job("b")])

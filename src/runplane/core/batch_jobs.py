@@ -1,76 +1,73 @@
-"""Checking a batch's jobs at submission, with iVvy's codes (24092, 24093) and our limit."""
+"""What a batch's driver needs from the jobs it runs, without knowing their dialect.
+
+The actions a batch may call, and the words of their answers and refusals, belong to the
+batch door (api/batch_door/actions/). The driver (core/batch_driver.py) only finds an
+action by name, calls it and keeps whatever it answers; the door's `JobSet` is attached to
+the core where the app is wired (`Core.batch_jobs`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runplane.core.batch_errors import (
-    EMPTY_JOB_PARAMETER,
-    INCORRECT_JOB_FORMAT,
-    TOO_MANY_JOBS,
-    BatchError,
-)
-from runplane.store.batches import Job
+from runplane.core.runs import RunLink
+from runplane.errors import RunplaneError
+from runplane.model import ApiKey, Instance
 
-JOB_KEYS = ("namespace", "action", "params")
-NAME_MAX_CHARS = 128
-# How many problems an error lists before it stops.
-MESSAGES_SHOWN = 10
+if TYPE_CHECKING:
+    from runplane.core.context import Core
+
+# A job's answer as it is kept and shown: JSON, shaped by the door that owns the actions.
+JobAnswer = Any
 
 
-def _format_problem(index: int, job: Any) -> str | None:
-    where = f"jobs[{index}]"
-    if not isinstance(job, dict):
-        return f"{where}: a job must be an object with namespace, action and params."
-    missing = [key for key in JOB_KEYS if key not in job]
-    if missing:
-        return f"{where}: missing {', '.join(missing)}."
-    for key in ("namespace", "action"):
-        value = job[key]
-        if not isinstance(value, str) or not value.strip():
-            return f"{where}.{key}: must be a non-empty string."
-        if len(value) > NAME_MAX_CHARS:
-            return f"{where}.{key}: at most {NAME_MAX_CHARS} characters."
-    if not isinstance(job["params"], dict):
-        return f"{where}.params: must be an object."
-    return None
+@dataclass(frozen=True)
+class JobContext:
+    """What an action runs with: the submitting key, the batch's instance, its run link."""
+
+    core: Core
+    key: ApiKey
+    instance: Instance
+    # A run this job started before a crash: wait for it rather than start another.
+    started_run_id: int | None
+    # Records the run a job starts, inside the transaction that makes the run.
+    link: RunLink
 
 
-def is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | list | dict) and len(value) == 0)
+class JobAction(Protocol):
+    """One action a job may name."""
+
+    @property
+    def atomic(self) -> bool:
+        """Changes only the store: may run inside the transaction that records its answer
+        (actions that start runs, and wait for them, need their own commits)."""
+        ...
+
+    async def perform(self, context: JobContext, params: Any) -> JobAnswer:
+        """The action's answer; a RunplaneError when it cannot."""
+        ...
 
 
-def _empty_problem(index: int, params: dict[str, Any]) -> str | None:
-    if not params:
-        return f"jobs[{index}].params: is empty."
-    for name, value in params.items():
-        if is_empty(value):
-            return f"jobs[{index}].params.{name}: is empty."
-    return None
+class JobSet(Protocol):
+    """The actions of a batch, and how their refusals are answered."""
 
+    def find(self, namespace: Any, action: Any) -> JobAction:
+        """The named action; a RunplaneError (answered with `refusal`) when there is none."""
+        ...
 
-def _raise_if(problems: list[str], status: int, message: str, code: int) -> None:
-    if problems:
-        shown = problems[:MESSAGES_SHOWN]
-        if len(problems) > MESSAGES_SHOWN:
-            shown.append(f"... and {len(problems) - MESSAGES_SHOWN} more.")
-        raise BatchError(status, message, code, shown)
+    def refusal(self, error: RunplaneError) -> JobAnswer:
+        """A job's answer when its action refused (or was not found)."""
+        ...
 
+    def internal_error(self, error: Exception) -> JobAnswer:
+        """A job's answer when its action failed unexpectedly (a bug of ours)."""
+        ...
 
-def parse_jobs(body: dict[str, Any], max_jobs: int) -> list[Job]:
-    """The jobs of a run request, or BatchError: format first (24092), then emptiness (24093)."""
-    jobs = body.get("jobs")
-    if "jobs" not in body:
-        _raise_if(["jobs: required."], 400, "Incorrect Job Format", INCORRECT_JOB_FORMAT)
-    if not isinstance(jobs, list) or not jobs:
-        _raise_if(["jobs: must be a non-empty array of jobs."], 400, "Incorrect Job Format",
-                  INCORRECT_JOB_FORMAT)
-    assert isinstance(jobs, list)
-    if len(jobs) > max_jobs:
-        raise BatchError(400, f"Too many jobs: at most {max_jobs} in one batch.",
-                         TOO_MANY_JOBS, [f"jobs: {len(jobs)} given."])
-    format_problems = [p for i, job in enumerate(jobs) if (p := _format_problem(i, job))]
-    _raise_if(format_problems, 400, "Incorrect Job Format", INCORRECT_JOB_FORMAT)
-    empty = [p for i, job in enumerate(jobs) if (p := _empty_problem(i, job["params"]))]
-    _raise_if(empty, 400, "Empty job parameter found", EMPTY_JOB_PARAMETER)
-    return [Job(job["namespace"].strip(), job["action"].strip(), job["params"]) for job in jobs]
+    def key_gone(self) -> JobAnswer:
+        """A job's answer when the key that submitted the batch no longer exists."""
+        ...
+
+    def driver_lost(self) -> JobAnswer:
+        """A job's answer when its batch's driver failed for good before reaching it."""
+        ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runplane.core.handoff import Handoff
 from runplane.core.signals import Signals
@@ -11,6 +12,9 @@ from runplane.settings import Settings
 from runplane.store import keys as key_store
 from runplane.store.database import Database
 from runplane.store.notify import Listener
+
+if TYPE_CHECKING:
+    from runplane.core.batch_jobs import JobSet
 
 KEY_SECRET_FACT = "api_key_secret"
 
@@ -23,6 +27,9 @@ class Core:
     signals: Signals = field(default_factory=Signals)
     # This process's worker, when it runs one: new runs may start there at once.
     handoff: Handoff | None = None
+    # The actions a batch's jobs may call (the batch door's), attached where the app is
+    # wired: a worker drives batches only with them.
+    batch_jobs: JobSet | None = None
 
 
 async def open_core(settings: Settings, *, pooled: bool = True) -> Core:

@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import Field
 
-from runplane.core.actions import JobContext, Params
-from runplane.core.batch_errors import JOB_RUN_TOO_SLOW, BatchError
+from runplane.api.batch_door.actions.registry import Params
+from runplane.api.batch_door.envelope import JOB_RUN_TOO_SLOW, BatchError
+from runplane.core.batch_jobs import JobContext
 from runplane.core.runs import wait_for_run
 from runplane.errors import NotFound
 from runplane.model import Run

@@ -25,7 +25,7 @@ from runplane.core.instances import find as find_instance
 from runplane.delivery.signing import new_secret
 from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import NotFound, RunplaneError, StoreUnavailable
-from runplane.model import ApiKey, Instance, RunKind
+from runplane.model import BATCH_RUN, ApiKey, Instance
 from runplane.store import batches as store
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
@@ -72,7 +72,7 @@ def _new_driver(conn: Connection, instance: Instance, key: ApiKey, async_id: str
                       ) -> int:
     """The run whose one task drives the batch; jobs later run as `key`."""
     run = run_store.insert_run(
-        conn, instance_id=instance.id, kind=RunKind.BATCH, script_id=None, number=None,
+        conn, instance_id=instance.id, kind=BATCH_RUN, script_id=None, number=None,
         trigger="api", payload={}, meta={"key_id": key.id, "async_id": async_id},
         targets=[None], max_attempts=DRIVER_MAX_ATTEMPTS, now=utcnow(),
     )
@@ -104,7 +104,7 @@ async def submit(core: Core, key: ApiKey, instance: Instance, jobs: list[Job],
         )
 
     run_id, batch_id = await _write(core, insert)
-    core.signals.work_queued(RunKind.BATCH)
+    core.signals.work_queued(BATCH_RUN)
     return Submitted(async_id=async_id, batch_id=batch_id, run_id=run_id)
 
 
@@ -162,7 +162,7 @@ async def restart(core: Core, key: ApiKey, instance_name: str, async_id: Any) ->
         return run_id
 
     run_id = await _write(core, again)
-    core.signals.work_queued(RunKind.BATCH)
+    core.signals.work_queued(BATCH_RUN)
     return Submitted(async_id=batch.async_id, batch_id=batch.id, run_id=run_id)
 
 

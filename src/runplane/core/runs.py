@@ -21,12 +21,11 @@ from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
 from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import NotFound, TooLarge, Unauthenticated
-from runplane.model import ApiKey, ClaimedTask, Instance, Page, Run, Script
+from runplane.model import SCRIPT_RUN, ApiKey, ClaimedTask, Instance, Page, Run, Script
 from runplane.store import instances as instance_store
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
 
-SCRIPT_RUN = "script"
 # Called in the transaction that makes a run, with that run.
 RunLink = Callable[[Connection, Run], None]
 # How META names the cause of a run, in Syncano's words.

@@ -26,11 +26,11 @@ from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
 from runplane.delivery.url_guard import check_callback_url, configured_networks
 from runplane.errors import Invalid, NotFound, TooLarge
 from runplane.model import (
+    SERVICE_RUN,
     ClaimedTask,
     Instance,
     LogLine,
     Run,
-    RunKind,
     Service,
     Target,
     TargetOutcome,
@@ -149,7 +149,7 @@ async def _queue_run(
         if run_store.get_run_by_runtime(conn, runtime) is not None:
             return None
         run = run_store.insert_run(
-            conn, instance_id=instance.id, kind=RunKind.SERVICE, script_id=None,
+            conn, instance_id=instance.id, kind=SERVICE_RUN, script_id=None,
             number=None, trigger="rest", payload=payload, meta=meta, targets=targets,
             max_attempts=core.settings.max_attempts, now=now,
             max_parallel=service.max_processes, target_data=target_data,
@@ -160,7 +160,7 @@ async def _queue_run(
         if link is not None:
             link(conn, run)
         return run, handoff.claim_new(
-            conn, core.handoff, RunKind.SERVICE, run.id, reserved, tasks_total=len(targets),
+            conn, core.handoff, SERVICE_RUN, run.id, reserved, tasks_total=len(targets),
             max_parallel=service.max_processes,
             service_type=service.type if per_device else None,
         )
@@ -179,8 +179,8 @@ async def _queue_run(
         raise RuntimeError("could not find a free runtime for the run")
 
     return await handoff.queue_with_handoff(
-        core.handoff, RunKind.SERVICE, len(targets), write,
-        lambda: core.signals.work_queued(RunKind.SERVICE),
+        core.handoff, SERVICE_RUN, len(targets), write,
+        lambda: core.signals.work_queued(SERVICE_RUN),
     )
 
 
@@ -213,7 +213,7 @@ def _service_of(conn: Connection, run: Run) -> Service | None:
 
 async def find_run(core: Core, instance: Instance, runtime: str) -> Run:
     run = await core.database.read_small(run_store.get_run_by_runtime, runtime)
-    if run is None or run.instance_id != instance.id or run.kind != RunKind.SERVICE:
+    if run is None or run.instance_id != instance.id or run.kind != SERVICE_RUN:
         raise NotFound("Run", f"No run with runtime '{runtime}'.")
     return run
 

@@ -22,12 +22,15 @@ from runplane.model.records import (
 )
 from runplane.model.statuses import (
     ABORTED,
+    BATCH_RUN,
     FAILURE,
     FINAL_STATUSES,
     PENDING,
     PROCESSING,
     QUEUED,
     RUNNING,
+    SCRIPT_RUN,
+    SERVICE_RUN,
     SUCCESS,
     TIMEOUT,
     RunKind,
@@ -36,8 +39,9 @@ from runplane.model.statuses import (
 )
 
 __all__ = [
-    "ABORTED", "DEVICE_COLUMNS", "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED",
-    "RUNNING", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device", "Instance", "LogLine",
-    "Page", "Pool", "Run", "RunKind", "RunStatus", "Script", "ScriptEndpoint", "ScriptSpec",
-    "Service", "ServiceSpec", "Target", "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
+    "ABORTED", "BATCH_RUN", "DEVICE_COLUMNS", "FAILURE", "FINAL_STATUSES", "PENDING",
+    "PROCESSING", "QUEUED", "RUNNING", "SCRIPT_RUN", "SERVICE_RUN", "SUCCESS", "TIMEOUT",
+    "ApiKey", "ClaimedTask", "Device", "Instance", "LogLine", "Page", "Pool", "Run", "RunKind",
+    "RunStatus", "Script", "ScriptEndpoint", "ScriptSpec", "Service", "ServiceSpec", "Target",
+    "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
 ]

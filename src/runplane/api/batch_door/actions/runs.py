@@ -14,7 +14,7 @@ from runplane.core import service_runs
 from runplane.core.access import Role, require
 from runplane.core.batch_jobs import JobContext
 from runplane.errors import NotFound
-from runplane.model import SUCCESS, Run, RunKind
+from runplane.model import SERVICE_RUN, SUCCESS, Run
 from runplane.store import runs as run_store
 
 
@@ -65,7 +65,7 @@ async def result(context: JobContext, params: RunRef) -> dict[str, Any]:
     status = answers.status_name(found.status)
     if not found.is_final:
         return {"status": status, "result": answers.NO_RESULTS_YET}
-    if found.kind == RunKind.SERVICE:
+    if found.kind == SERVICE_RUN:
         return {"status": status, "result": await runs.summarize(context.core, found)}
     if found.output is None:  # a run without a first task to show
         return {"status": status, "result": {}}

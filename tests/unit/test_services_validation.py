@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from runplane.api.service_door.answers import service_fields as as_dict
 from runplane.core import services
-from runplane.core.services import DEFAULTS, as_dict, checked_fields
+from runplane.core.services import DEFAULTS, checked_fields
 from runplane.errors import Invalid
 from runplane.model import Service
 from runplane.settings import Settings

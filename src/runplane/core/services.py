@@ -227,11 +227,3 @@ async def delete(core: Core, instance: Instance, name: str) -> Service:
     service = await find(core, instance, name)
     await core.database.write(store.delete_service, service.id)
     return service
-
-
-def as_dict(service: Service) -> dict[str, Any]:
-    """The service as eNMS clients read it back (properties flattened beside the fields)."""
-    body = {**service.properties, **_as_fields(service), "name": service.name}
-    body["script"] = body.pop("script_id")
-    del body["properties"]
-    return body

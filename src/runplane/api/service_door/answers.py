@@ -10,12 +10,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from runplane.core import services as service_core
+from runplane.core.services import DEFAULTS
 from runplane.model import ABORTED, FINAL_STATUSES, SUCCESS, Run, Service, TargetOutcome
 
 NO_RESULTS_YET = "No results yet."
 RESULT_NOT_SET = "Result not set by user code on service instance"
 ALREADY_ENDED = "The run had already ended."
+
+
+def service_fields(service: Service) -> dict[str, Any]:
+    """The service as eNMS clients read it back (properties flattened beside the fields)."""
+    body = {**service.properties, **{name: getattr(service, name) for name in DEFAULTS},
+            "name": service.name}
+    body["script"] = body.pop("script_id")
+    del body["properties"]
+    return body
 
 
 def status_name(status: str) -> str:
@@ -72,7 +81,7 @@ def summary(run: Run, outcomes: list[TargetOutcome], service: Service | None
         "errors": [],
         "payload": run.payload,
         "properties": (
-            service_core.as_dict(service) if service else {"name": run.meta.get("service")}
+            service_fields(service) if service else {"name": run.meta.get("service")}
         ),
     }
     if once:

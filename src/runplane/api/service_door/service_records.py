@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runplane.api.service_door.answers import service_fields
 from runplane.api.service_door.instance_types import InstanceType, Record
 from runplane.core import services as service_core
 from runplane.core.context import Core
@@ -15,7 +16,7 @@ from runplane.model import Instance, Service
 
 
 def render_service(service: Service) -> Record:
-    return {"type": service.type, **service_core.as_dict(service), "id": service.id}
+    return {"type": service.type, **service_fields(service), "id": service.id}
 
 
 async def _all_services(core: Core, instance: Instance) -> list[Record]:

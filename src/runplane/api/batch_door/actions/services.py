@@ -9,6 +9,7 @@ from pydantic import ConfigDict
 from runplane.api.batch_door.actions.common import ListParams, finished_run, window
 from runplane.api.batch_door.actions.registry import Action, Params
 from runplane.api.service_door import runs as service_door_runs
+from runplane.api.service_door.answers import service_fields
 from runplane.core import service_runs, services
 from runplane.core.access import Role, require
 from runplane.core.batch_jobs import JobContext
@@ -32,14 +33,14 @@ async def create(context: JobContext, params: ServiceBody) -> dict[str, Any]:
         await services.find(context.core, context.instance, params.name)
     except NotFound:
         made = await services.save(context.core, context.instance, params.model_dump())
-        return services.as_dict(made)
+        return service_fields(made)
     raise Conflict("name", f"A service named '{params.name}' already exists.")
 
 
 async def get(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     found = await services.get(context.core, context.instance, params.name)
-    return services.as_dict(found)
+    return service_fields(found)
 
 
 async def list_services(context: JobContext, params: ListParams) -> dict[str, Any]:
@@ -48,7 +49,7 @@ async def list_services(context: JobContext, params: ListParams) -> dict[str, An
         context.core, context.instance, limit=params.start + params.perPage,
         filters=params.filters,
     )
-    return window([services.as_dict(item) for item in page.items], params)
+    return window([service_fields(item) for item in page.items], params)
 
 
 async def delete(context: JobContext, params: Named) -> dict[str, Any]:

@@ -166,6 +166,20 @@ async def list_traces(
     )
 
 
+async def run_of(core: Core, instance: Instance, *, run_id: int | None = None,
+                 runtime: str | None = None) -> Run | None:
+    """A run of `instance`, by its id (with its output) or its runtime; None if it has none."""
+    if run_id is not None:
+        found = await core.database.read(store.get_run, run_id, with_output=True)
+    else:
+        found = await core.database.read(store.get_run_by_runtime, runtime)
+    return found if found is not None and found.instance_id == instance.id else None
+
+
+async def run_exists(core: Core, run_id: int) -> bool:
+    return await core.database.read(store.get_run, run_id) is not None
+
+
 async def wait_for_run(core: Core, run_id: int, timeout: float, *, fresh: bool = False
                        ) -> Run | None:
     """The run (with its output) once it has ended, or None if it is still going after

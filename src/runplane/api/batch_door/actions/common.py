@@ -9,10 +9,9 @@ from pydantic import Field
 from runplane.api.batch_door.actions.registry import Params
 from runplane.api.batch_door.envelope import JOB_RUN_TOO_SLOW, BatchError
 from runplane.core.batch_jobs import JobContext
-from runplane.core.runs import wait_for_run
+from runplane.core.runs import run_exists, wait_for_run
 from runplane.errors import NotFound
 from runplane.model import Run
-from runplane.store import runs as run_store
 
 LIST_MAX = 1000
 
@@ -40,7 +39,7 @@ async def finished_run(context: JobContext, run_id: int) -> Run:
     limit = context.core.settings.batch_job_wait_seconds
     finished = await wait_for_run(context.core, run_id, limit)
     if finished is None:
-        if await context.core.database.read(run_store.get_run, run_id) is None:
+        if not await run_exists(context.core, run_id):
             raise run_gone(run_id)
         raise BatchError(504, f"The run did not end within {limit:g} s.", JOB_RUN_TOO_SLOW,
                          [f"runId: {run_id}"])

@@ -8,14 +8,15 @@ from pydantic import Field, model_validator
 
 from runplane.api.batch_door.actions.registry import Action, Params
 from runplane.api.script_door.render import trace_result
-from runplane.api.service_door import answers, runs
+from runplane.api.service_door import answers
+from runplane.api.service_door import runs as service_door_runs
 from runplane.clock import iso_z
 from runplane.core import service_runs
 from runplane.core.access import Role, require
 from runplane.core.batch_jobs import JobContext
+from runplane.core.runs import run_of
 from runplane.errors import NotFound
 from runplane.model import SERVICE_RUN, SUCCESS, Run
-from runplane.store import runs as run_store
 
 
 class RunRef(Params):
@@ -34,12 +35,8 @@ class RunRef(Params):
 
 async def _find(context: JobContext, ref: RunRef, role: Role) -> Run:
     require(context.key, role, context.instance)
-    if ref.id is not None:
-        found = await context.core.database.read(run_store.get_run, ref.id, with_output=True)
-    else:
-        assert ref.runtime is not None
-        found = await context.core.database.read(run_store.get_run_by_runtime, ref.runtime)
-    if found is None or found.instance_id != context.instance.id:
+    found = await run_of(context.core, context.instance, run_id=ref.id, runtime=ref.runtime)
+    if found is None:
         raise NotFound("Run", f"No run {ref.runtime or ref.id} in this instance.")
     return found
 
@@ -66,7 +63,7 @@ async def result(context: JobContext, params: RunRef) -> dict[str, Any]:
     if not found.is_final:
         return {"status": status, "result": answers.NO_RESULTS_YET}
     if found.kind == SERVICE_RUN:
-        return {"status": status, "result": await runs.summarize(context.core, found)}
+        return {"status": status, "result": await service_door_runs.summarize(context.core, found)}
     if found.output is None:  # a run without a first task to show
         return {"status": status, "result": {}}
     return {"status": status, "result": trace_result(found)}

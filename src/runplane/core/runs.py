@@ -171,8 +171,10 @@ async def run_of(core: Core, instance: Instance, *, run_id: int | None = None,
     """A run of `instance`, by its id (with its output) or its runtime; None if it has none."""
     if run_id is not None:
         found = await core.database.read(store.get_run, run_id, with_output=True)
-    else:
+    elif runtime is not None:
         found = await core.database.read(store.get_run_by_runtime, runtime)
+    else:
+        return None
     return found if found is not None and found.instance_id == instance.id else None
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
@@ -200,7 +201,7 @@ async def perform_jobs(driver: Driver, pending: list[BatchJob]) -> int:
     while True:
         try:
             return await patiently(f"job {first.position}",
-                                   lambda chosen=list(group): _in_one(driver, key, chosen))
+                                   partial(_in_one, driver, key, list(group)))
         except RefusedAt as refused:  # what the group had changed is undone
             if refused.index == 0:
                 await record(driver, first, refused.response)

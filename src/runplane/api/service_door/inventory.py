@@ -13,7 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from runplane.api.service_door.auth import CoreDep, Reader, Writer
+from runplane.api.core_dependency import CoreDep
+from runplane.api.service_door.auth import Reader, Writer
 from runplane.api.service_door.body import json_body
 from runplane.api.service_door.errors import Alert, ServiceDoorRoute
 from runplane.api.service_door.instance_types import InstanceType, Record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from runplane.api.service_door.answers import service_fields
@@ -42,13 +43,17 @@ async def _query(core: Core, instance: Instance, equals: dict[str, str]) -> list
             if all(string_form(record.get(name)) == value for name, value in equals.items())]
 
 
+def _by(name: str) -> Callable[[Record], str]:
+    """A sort key: the record's `name` as eNMS's tables compare it."""
+    return lambda record: string_form(record.get(name))
+
+
 async def _search(core: Core, instance: Instance, search: SearchRequest) -> list[Record]:
     records = [record for record in await _all_services(core, instance)
                if all(matches(item, string_form(record.get(item.property)))
                       for item in search.filters)]
     for name, descending in reversed(search.order):
-        records.sort(key=lambda record, name=name: string_form(record.get(name)),
-                     reverse=descending)
+        records.sort(key=_by(name), reverse=descending)
     return records[search.start:search.start + search.limit]
 
 

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from runplane.api.core_dependency import CoreDep
 from runplane.api.service_door import answers, runs
-from runplane.api.service_door.auth import CoreDep, Reader, Runner
+from runplane.api.service_door.auth import Reader, Runner
 from runplane.api.service_door.body import json_body
 from runplane.api.service_door.errors import ServiceDoorRoute
 from runplane.api.service_door.instance_types import Record

@@ -40,7 +40,7 @@ def pool_answer(view: pools.PoolView) -> dict[str, Any]:
 def is_new(made: Device | Pool, since: datetime) -> bool:
     """Whether a create-or-update created: a new row's two stamps are the same, and recent.
 
-    `create` is atomic (core/actions.py): raising after an update undoes it, so the
+    `create` is atomic (registry.py): raising after an update undoes it, so the
     inventory's create-or-update is used as a create without a look beforehand.
     """
     return made.created_at == made.updated_at and made.created_at >= since

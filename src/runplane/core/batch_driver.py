@@ -20,9 +20,9 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Connection
 
 from runplane.clock import utcnow
-from runplane.core.batch_jobs import JobAction, JobAnswer, JobContext, JobSet
 from runplane.core.batches import BATCH_SUBJECT, results_body
 from runplane.core.context import Core
+from runplane.core.job_set import JobAction, JobAnswer, JobContext, JobSet
 from runplane.delivery.wakeup import nudge
 from runplane.errors import RunplaneError, StoreUnavailable
 from runplane.model import ApiKey, Instance, Run

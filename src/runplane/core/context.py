@@ -14,7 +14,7 @@ from runplane.store.database import Database
 from runplane.store.notify import Listener
 
 if TYPE_CHECKING:
-    from runplane.core.batch_jobs import JobSet
+    from runplane.core.job_set import JobSet
 
 KEY_SECRET_FACT = "api_key_secret"
 

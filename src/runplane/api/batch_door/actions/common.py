@@ -8,7 +8,7 @@ from pydantic import Field
 
 from runplane.api.batch_door.actions.registry import Params
 from runplane.api.batch_door.envelope import JOB_RUN_TOO_SLOW, BatchError
-from runplane.core.batch_jobs import JobContext
+from runplane.core.job_set import JobContext
 from runplane.core.runs import run_exists, wait_for_run
 from runplane.errors import NotFound
 from runplane.model import Run

@@ -12,7 +12,7 @@ from runplane.api.batch_door.actions.registry import Action, Params
 from runplane.clock import utcnow
 from runplane.core import inventory, pools
 from runplane.core.access import Role, require
-from runplane.core.batch_jobs import JobContext
+from runplane.core.job_set import JobContext
 from runplane.errors import Conflict
 from runplane.model import Device, Pool
 

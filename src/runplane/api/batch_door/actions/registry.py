@@ -25,7 +25,7 @@ from runplane.api.batch_door.envelope import (
     envelope,
     from_core,
 )
-from runplane.core.batch_jobs import JobAnswer, JobContext
+from runplane.core.job_set import JobAnswer, JobContext
 from runplane.errors import RunplaneError
 
 KEY_GONE = "The API key that submitted this batch no longer exists."
@@ -76,7 +76,7 @@ def parse(found: Action, params: Any) -> Params:
 
 @dataclass(frozen=True)
 class Actions:
-    """The batch door's job set (core/batch_jobs.py): its namespaces, answered in iVvy's
+    """The batch door's job set (core/job_set.py): its namespaces, answered in iVvy's
     envelope when a job cannot run."""
 
     namespaces: Namespaces

@@ -13,7 +13,7 @@ from runplane.api.service_door import runs as service_door_runs
 from runplane.clock import iso_z
 from runplane.core import service_runs
 from runplane.core.access import Role, require
-from runplane.core.batch_jobs import JobContext
+from runplane.core.job_set import JobContext
 from runplane.core.runs import run_of
 from runplane.errors import NotFound
 from runplane.model import SERVICE_RUN, SUCCESS, Run

@@ -13,7 +13,7 @@ from runplane.api.batch_door.actions.registry import Action, Params
 from runplane.api.script_door import render
 from runplane.core import runs, scripts
 from runplane.core.access import Role, require
-from runplane.core.batch_jobs import JobContext
+from runplane.core.job_set import JobContext
 
 JsonField = dict[str, Any] | list[Any] | str
 

@@ -12,7 +12,7 @@ from runplane.api.service_door import runs as service_door_runs
 from runplane.api.service_door.answers import service_fields
 from runplane.core import service_runs, services
 from runplane.core.access import Role, require
-from runplane.core.batch_jobs import JobContext
+from runplane.core.job_set import JobContext
 from runplane.errors import Conflict, NotFound
 
 

@@ -138,10 +138,12 @@ def worker(database: DatabaseOption = None, workers: WorkersOption = None) -> No
 
 
 async def _run_worker(settings: Settings) -> None:
+    from runplane.api.batch_door.actions import batch_actions
     from runplane.core.context import open_core, start_listening
     from runplane.process import start_sender, start_worker
 
     core = await open_core(settings)
+    core.batch_jobs = batch_actions()
     listener = start_listening(core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from runplane.api.batch_door.actions import batch_actions
 from runplane.core.context import Core, open_core
 from runplane.core.keys import bootstrap
 from runplane.model import ApiKey
@@ -15,6 +16,7 @@ from runplane.settings import Settings
 @pytest.fixture
 async def core(database_url: str) -> AsyncIterator[Core]:
     opened = await open_core(Settings(database=database_url, workers=2, lease_seconds=2))
+    opened.batch_jobs = batch_actions()  # as the app wires it
     yield opened
     await opened.database.close()
 

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from runplane.clock import utcnow
-from runplane.core import batches, instances, runs, scripts
-from runplane.core.batch_errors import (
+from runplane.api.batch_door import batches
+from runplane.api.batch_door.envelope import (
     NOT_SAVED,
     PROGRESS_NOT_FOUND,
     REPOST_NOT_FINISHED,
@@ -23,6 +22,9 @@ from runplane.core.batch_errors import (
     RESULTS_NOT_FOUND,
     BatchError,
 )
+from runplane.clock import utcnow
+from runplane.core import batches as batch_core
+from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
 from runplane.delivery import retention
 from runplane.delivery.bodies import render
@@ -90,7 +92,7 @@ class Queued:
 
 
 async def outbox_of(core: Core, batch_id: int) -> list[Queued]:
-    entries = await core.database.read(outbox_store.entries_for, batches.BATCH_SUBJECT,
+    entries = await core.database.read(outbox_store.entries_for, batch_core.BATCH_SUBJECT,
                                        batch_id)
     return [Queued(entry.url, entry.status, render(entry.record)) for entry in entries]
 
@@ -450,7 +452,7 @@ async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
     """A driver that never comes back (its lease expired on every attempt) must not leave
     the batch running for ever: each job without an answer gets the reason, the batch ends,
     and its callback is queued, in the transaction that fails the driver."""
-    from runplane.core.batch_errors import JOB_DRIVER_LOST
+    from runplane.api.batch_door.envelope import JOB_DRIVER_LOST
     from runplane.core.reaping import reap_and_abandon
 
     submitted = await submit(core, ready, [device_job("a"), device_job("b")])

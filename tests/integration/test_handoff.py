@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from runplane.api.service_door import runs as service_door
 from runplane.clock import utcnow
 from runplane.core import instances as instance_core
 from runplane.core import inventory, runs, scripts, service_runs, services
@@ -106,7 +107,7 @@ async def test_a_service_run_hands_over_at_most_its_max_processes(
     })
     held = HeldWorker(slots=5)
     core.handoff = held
-    answer = await service_runs.run_service(
+    answer = await service_door.run_service(
         core, instance, {"name": "fan", "devices": [f"d{i}" for i in range(6)], "async": True}
     )
     run = await service_runs.find_run(core, instance, answer["runtime"])
@@ -130,7 +131,7 @@ async def test_a_snippet_run_hands_groups_of_targets_to_its_slots(
     })
     held = HeldWorker(slots=2, grouping=Grouping(size=3, service_types=(PYTHON_SNIPPET,)))
     core.handoff = held
-    answer = await service_runs.run_service(
+    answer = await service_door.run_service(
         core, instance, {"name": "fan", "devices": [f"d{i}" for i in range(9)], "async": True}
     )
     run = await service_runs.find_run(core, instance, answer["runtime"])

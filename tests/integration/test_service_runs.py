@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from runplane.api.service_door import runs as service_door
 from runplane.clock import utcnow
 from runplane.core import inventory, service_runs, services
 from runplane.core.context import Core
@@ -44,12 +45,12 @@ async def test_runtimes_are_unique_when_the_clock_stands_still(
 ) -> None:
     monkeypatch.setattr(service_runs, "utcnow", lambda: FROZEN)
     body = {"name": "frozen", "async": True}
-    one_by_one = [(await service_runs.run_service(core, instance, body))["runtime"]
+    one_by_one = [(await service_door.run_service(core, instance, body))["runtime"]
                   for _ in range(5)]
     # The same instant each time: the microsecond is bumped past the runtimes taken.
     assert one_by_one == [f"2020-04-28 12:21:11.40491{bump}" for bump in range(5)]
 
-    at_once = await asyncio.gather(*(service_runs.run_service(core, instance, body)
+    at_once = await asyncio.gather(*(service_door.run_service(core, instance, body)
                                      for _ in range(8)))
     runtimes = [answer["runtime"] for answer in at_once]
     assert len(set(runtimes) | set(one_by_one)) == 13
@@ -67,14 +68,14 @@ async def test_runtimes_are_unique_across_instances(
     other = await create_instance(core, None, {"name": "svc-2"})
     await services.save(core, other, {"name": "frozen", "source_code": SNIPPET})
     monkeypatch.setattr(service_runs, "utcnow", lambda: FROZEN)
-    first = await service_runs.run_service(core, instance, {"name": "frozen", "async": True})
-    second = await service_runs.run_service(core, other, {"name": "frozen", "async": True})
+    first = await service_door.run_service(core, instance, {"name": "frozen", "async": True})
+    second = await service_door.run_service(core, other, {"name": "frozen", "async": True})
     assert first["runtime"] != second["runtime"]
     # A runtime is only visible in its own instance.
-    result = await service_runs.result(core, other, "frozen", second["runtime"])
+    result = await service_door.result(core, other, "frozen", second["runtime"])
     assert result == {"status": "Running", "result": "No results yet."}
     with pytest.raises(NotFound, match="No run"):
-        await service_runs.result(core, other, "frozen", first["runtime"])
+        await service_door.result(core, other, "frozen", first["runtime"])
 
 
 async def test_stopping_a_run_with_only_queued_targets_aborts_it_at_once(
@@ -82,16 +83,16 @@ async def test_stopping_a_run_with_only_queued_targets_aborts_it_at_once(
 ) -> None:
     report = await inventory.save_devices(core, instance, [{"name": n} for n in ("a", "b", "c")])
     assert report.failure == []
-    answer = await service_runs.run_service(
+    answer = await service_door.run_service(
         core, instance, {"name": "frozen", "devices": ["a", "b", "c"], "async": True})
-    stopped = await service_runs.stop(core, instance, answer["runtime"])
+    stopped = await service_door.stop(core, instance, answer["runtime"])
     assert stopped == {"runtime": answer["runtime"], "stopped": True, "status": "Aborted",
                        "aborted": ["a", "b", "c"], "stopping": []}
-    result = await service_runs.result(core, instance, "frozen", answer["runtime"])
+    result = await service_door.result(core, instance, "frozen", answer["runtime"])
     assert result["status"] == "Aborted"
     assert result["result"]["success"] is False
     assert result["result"]["summary"] == {"success": [], "failure": ["a", "b", "c"]}
-    again = await service_runs.stop(core, instance, answer["runtime"])
+    again = await service_door.stop(core, instance, answer["runtime"])
     assert (again["stopped"], again["status"]) == (False, "Aborted")
 
 
@@ -187,10 +188,10 @@ async def test_a_stop_landing_while_a_result_is_recorded_still_ends_the_run(
     monkeypatch.setattr(worker_module.Worker, "record", slow_record)
     worker = await start_worker(core)
     try:
-        answer = await service_runs.run_service(
+        answer = await service_door.run_service(
             core, instance, {"name": "frozen", "devices": ["a"], "async": True})
         await asyncio.wait_for(recording.wait(), 30)
-        stopped = await service_runs.stop(core, instance, answer["runtime"])
+        stopped = await service_door.stop(core, instance, answer["runtime"])
         assert stopped["stopping"] == ["a"]
         run = await service_runs.find_run(core, instance, answer["runtime"])
         ended = await wait_for_run(core, run.id, timeout=10)
@@ -231,7 +232,7 @@ async def test_a_target_aborted_by_a_stop_is_never_claimed(
     if not core.database.is_postgres:
         pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): a stop cannot land mid-claim")
     await inventory.save_devices(core, instance, [{"name": n} for n in ("a", "b", "c")])
-    answer = await service_runs.run_service(
+    answer = await service_door.run_service(
         core, instance, {"name": "frozen", "devices": ["a", "b", "c"], "async": True})
     run = await service_runs.find_run(core, instance, answer["runtime"])
     aborted: list[str | None] = []

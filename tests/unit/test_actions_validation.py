@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from runplane.core import actions
-from runplane.core.batch_errors import (
+from runplane.api.batch_door import actions
+from runplane.api.batch_door.envelope import (
     EMPTY_JOB_PARAMETER,
     INCORRECT_JOB_FORMAT,
     JOB_INVALID_PARAMS,
@@ -17,7 +17,7 @@ from runplane.core.batch_errors import (
     BatchError,
     from_core,
 )
-from runplane.core.batch_jobs import parse_jobs
+from runplane.api.batch_door.jobs import parse_jobs
 from runplane.errors import Conflict, Forbidden, Invalid, NotFound, StoreUnavailable
 
 GOOD = {"namespace": "device", "action": "create", "params": {"name": "r1"}}
@@ -133,3 +133,10 @@ def test_core_errors_become_ivvy_envelopes() -> None:
         assert (shown["errorCode"], shown["specificCode"]) == (status, code)
         assert set(shown) == {"errorCode", "message", "specificCode", "additionalMessages"}
     assert from_core(Invalid.field("label", "required")).additional == ["label: required"]
+
+
+def test_the_core_answers_a_lost_driver_as_the_job_set_does() -> None:
+    """The reaper writes the core's copy of the answer (it has no job set at hand)."""
+    from runplane.core.batch_driver import DRIVER_LOST_ANSWER
+
+    assert actions.batch_actions().driver_lost() == DRIVER_LOST_ANSWER

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runplane.core.service_runs import (
+from runplane.api.service_door.answers import (
     RESULT_NOT_SET,
     duration_text,
-    new_runtime,
     status_name,
     target_result,
 )
+from runplane.core.service_runs import new_runtime
 from runplane.model import TargetOutcome
 
 

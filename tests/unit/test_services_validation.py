@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from runplane.api.service_door.answers import service_fields as as_dict
 from runplane.core import services
-from runplane.core.services import DEFAULTS, as_dict, checked_fields
-from runplane.errors import Invalid
+from runplane.core.services import DEFAULTS, checked_fields
+from runplane.errors import Invalid, NotFound
 from runplane.model import Service
 from runplane.settings import Settings
 
@@ -269,3 +270,9 @@ async def test_an_update_keeps_current_values_not_given(core: Any) -> None:
     current = replace(service(), number_of_retries=3, timeout=5.0)
     fields = await check(core, current, description="d")
     assert "number_of_retries" not in fields and "timeout" not in fields
+
+
+def test_a_name_with_a_nul_names_no_service() -> None:
+    """It is not looked up: PostgreSQL refuses NUL in a query's text (a 500, not a 404)."""
+    with pytest.raises(NotFound):
+        services.checked_name("lookup\x00")

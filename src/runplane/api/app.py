@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from runplane import __version__
 from runplane.api import health
 from runplane.api.batch_door import routes as batch_door
+from runplane.api.batch_door.actions import batch_actions
 from runplane.api.body_limit import BodyLimitMiddleware
 from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = await open_core(settings)
+        core.batch_jobs = batch_actions()  # what this process's worker runs batches with
         app.state.core = core
         listener = start_listening(core)
         worker = await start_worker(core) if settings.workers > 0 else None

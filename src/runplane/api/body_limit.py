@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.core.batch_errors import BODY_TOO_LARGE, envelope
+from runplane.api.batch_door.envelope import BODY_TOO_LARGE, envelope
 
 Envelope = Callable[[str, int], dict[str, object]]
 

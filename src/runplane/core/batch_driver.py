@@ -14,20 +14,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from runplane.clock import utcnow
-from runplane.core import actions
-from runplane.core.actions import Action, JobContext
-from runplane.core.batch_errors import (
-    JOB_DRIVER_LOST,
-    JOB_INTERNAL_ERROR,
-    UNAUTHENTICATED,
-    BatchError,
-    envelope,
-    from_core,
-)
 from runplane.core.context import Core
+from runplane.core.job_set import JobAction, JobAnswer, JobContext, JobSet
 from runplane.errors import RunplaneError, StoreUnavailable
 from runplane.model import ApiKey, Instance, Run
 from runplane.store import batches as store
@@ -41,7 +33,6 @@ from runplane.store.unit import Tx
 
 log = logging.getLogger("runplane.batch")
 T = TypeVar("T")
-KEY_GONE = "The API key that submitted this batch no longer exists."
 
 
 class LeaseLost(Exception):
@@ -51,6 +42,7 @@ class LeaseLost(Exception):
 @dataclass(frozen=True)
 class Driver:
     core: Core
+    jobs: JobSet
     batch: Batch
     instance: Instance
     key: ApiKey | None
@@ -77,6 +69,10 @@ async def patiently(what: str, step: Callable[[], Awaitable[T]]) -> T:
 async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: int, owner: str
                       ) -> tuple[Driver, list[BatchJob]] | None:
     """The batch this run drives, marked started, and its jobs; None if it is gone."""
+    jobs = core.batch_jobs
+    if jobs is None:
+        raise RuntimeError("no batch actions attached to the core (Core.batch_jobs)")
+
     def load(conn: Tx
              ) -> tuple[Batch, Instance | None, ApiKey | None, list[BatchJob]] | None:
         batch = store.batch_of_run(conn, run_id)
@@ -90,9 +86,9 @@ async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: in
     loaded = await patiently("loading the batch", lambda: core.database.write(load))
     if loaded is None or loaded[1] is None:
         return None
-    batch, instance, key, jobs = loaded
+    batch, instance, key, batch_jobs = loaded
     assert instance is not None
-    return Driver(core, batch, instance, key, task_id, owner), jobs
+    return Driver(core, jobs, batch, instance, key, task_id, owner), batch_jobs
 
 
 def _context(driver: Driver, job: BatchJob, key: ApiKey, core: Core) -> JobContext:
@@ -111,19 +107,19 @@ class Refused(Exception):
         self.response = response
 
 
-async def _call(driver: Driver, job: BatchJob, found: Action, context: JobContext) -> Any:
-    """The action's answer; Refused with its error in iVvy's envelope; StoreUnavailable is
-    raised as it is (the job did not happen, and is tried again)."""
+async def _call(driver: Driver, job: BatchJob, found: JobAction, context: JobContext
+                ) -> JobAnswer:
+    """The action's answer; Refused with its refusal as the job set words it;
+    StoreUnavailable is raised as it is (the job did not happen, and is tried again)."""
     try:
-        return await actions.call(context, found, job.params)
+        return await found.perform(context, job.params)
     except (StoreUnavailable, asyncio.CancelledError):
         raise
     except RunplaneError as error:
-        raise Refused(from_core(error).envelope()) from error
+        raise Refused(driver.jobs.refusal(error)) from error
     except Exception as error:  # a bug of ours: this job's answer, not the batch's end
         log.exception("batch %s: job %s failed", driver.batch.async_id, job.position)
-        raise Refused(envelope(500, f"runplane: internal error in this job: {error!r}",
-                               JOB_INTERNAL_ERROR)) from error
+        raise Refused(driver.jobs.internal_error(error)) from error
 
 
 # A run of jobs that only change the store shares one transaction, for at most this long
@@ -142,18 +138,25 @@ class RefusedAt(Exception):
         self.response = response
 
 
-def _found(job: BatchJob) -> Action | BatchError:
+@dataclass(frozen=True)
+class Unknown:
+    """A job naming no action: its answer is the refusal, with no change."""
+
+    answer: JobAnswer
+
+
+def _found(driver: Driver, job: BatchJob) -> JobAction | Unknown:
     try:
-        return actions.find(job.namespace, job.action)
-    except BatchError as error:
-        return error
+        return driver.jobs.find(job.namespace, job.action)
+    except RunplaneError as error:
+        return Unknown(driver.jobs.refusal(error))
 
 
-def _groupable(job: BatchJob) -> bool:
+def _groupable(driver: Driver, job: BatchJob) -> bool:
     """Jobs a group may hold: store-only actions, and unknown ones (their answer is the
     error, with no change)."""
-    found = _found(job)
-    return isinstance(found, BatchError) or found.atomic
+    found = _found(driver, job)
+    return isinstance(found, Unknown) or found.atomic
 
 
 async def perform_jobs(driver: Driver, pending: list[BatchJob]) -> int:
@@ -165,14 +168,14 @@ async def perform_jobs(driver: Driver, pending: list[BatchJob]) -> int:
     and waits for it.
     """
     first = pending[0]
-    found = _found(first)
+    found = _found(driver, first)
     key = driver.key
-    if isinstance(found, BatchError):
+    if isinstance(found, Unknown):
         if len(pending) == 1 or key is None:
-            await record(driver, first, found.envelope())
+            await record(driver, first, found.answer)
             return 1
     elif key is None:
-        await record(driver, first, envelope(401, KEY_GONE, UNAUTHENTICATED))
+        await record(driver, first, driver.jobs.key_gone())
         return 1
     elif not found.atomic:
         context = _context(driver, first, key, driver.core)
@@ -189,13 +192,13 @@ async def perform_jobs(driver: Driver, pending: list[BatchJob]) -> int:
     assert key is not None
     group = [first]
     for job in pending[1:GROUP_MAX_JOBS]:
-        if not _groupable(job):
+        if not _groupable(driver, job):
             break
         group.append(job)
     while True:
         try:
             return await patiently(f"job {first.position}",
-                                   lambda chosen=list(group): _in_one(driver, key, chosen))
+                                   partial(_in_one, driver, key, list(group)))
         except RefusedAt as refused:  # what the group had changed is undone
             if refused.index == 0:
                 await record(driver, first, refused.response)
@@ -214,9 +217,9 @@ async def _in_one(driver: Driver, key: ApiKey, group: list[BatchJob]) -> int:
         joined = replace(driver.core, database=cast(Database, inside))
         added = ran = 0
         for index, job in enumerate(group):
-            found = _found(job)
-            if isinstance(found, BatchError):
-                response: Any = found.envelope()
+            found = _found(driver, job)
+            if isinstance(found, Unknown):
+                response: JobAnswer = found.answer
             else:
                 try:
                     response = await _call(driver, job, found, _context(driver, job, key, joined))
@@ -255,26 +258,34 @@ def _end(conn: Tx, batch: Batch) -> None:
         outbox_store.insert_batch_callback(conn, batch, utcnow())
 
 
-DRIVER_LOST = ("The batch stopped before this job: the worker driving it stopped responding "
-               "too many times.")
+# The answer of a job whose batch lost its driver for good. The engine's reaper fails the
+# driver in a transaction with no core (so no job set) at hand, so the batch door's answer
+# is copied here; tests/unit/test_actions_validation.py checks it equals the job set's
+# `driver_lost()`. It goes once the reaper is given the job set.
+DRIVER_LOST_ANSWER: JobAnswer = {
+    "errorCode": 500,
+    "message": ("The batch stopped before this job: the worker driving it stopped responding "
+                "too many times."),
+    "specificCode": 24208,
+    "additionalMessages": [],
+}
 
 
-def abandon(conn: Tx, run_id: int) -> bool:
+def abandon(conn: Tx, run_id: int, answer: JobAnswer = DRIVER_LOST_ANSWER) -> bool:
     """In the transaction that failed a batch's driver for good (its lease expired on every
-    attempt): every job without an answer gets an error as its answer, and the batch ends
-    with its callback, rather than stay running for ever. False if it had ended already."""
+    attempt): every job without an answer gets `answer`, and the batch ends with its
+    callback, rather than stay running for ever. False if it had ended already."""
     batch = store.batch_of_run(conn, run_id)
     if batch is None or batch.finished:
         return False
-    response = envelope(500, DRIVER_LOST, JOB_DRIVER_LOST)
-    added = sum(store.answer_job(conn, job.id, response, utcnow())
+    added = sum(store.answer_job(conn, job.id, answer, utcnow())
                 for job in store.jobs_of(conn, batch.id) if job.status != store.JOB_DONE)
     store.count_answers(conn, batch.id, added)
     _end(conn, batch)
     return True
 
 
-async def record(driver: Driver, job: BatchJob, response: Any) -> bool:
+async def record(driver: Driver, job: BatchJob, response: JobAnswer) -> bool:
     """Keep an answer in a transaction of its own; answers whether the batch has finished."""
 
     def answer(conn: Tx) -> bool:

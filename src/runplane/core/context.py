@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runplane.core.handoff import Handoff
 from runplane.core.signals import Signals
@@ -11,6 +12,9 @@ from runplane.settings import Settings
 from runplane.store import keys as key_store
 from runplane.store.database import Database
 from runplane.store.notify import Listener
+
+if TYPE_CHECKING:
+    from runplane.core.job_set import JobSet
 
 KEY_SECRET_FACT = "api_key_secret"
 
@@ -24,6 +28,9 @@ class Core:
     # This process's worker's lanes, when it runs one: new runs may start there at once.
     # Attached and detached where the worker is wired (engine/runner.py), never by it.
     handoff: Handoff | None = None
+    # The actions a batch's jobs may call (the batch door's), attached where the app is
+    # wired: a worker drives batches only with them.
+    batch_jobs: JobSet | None = None
 
 
 async def open_core(settings: Settings, *, pooled: bool = True) -> Core:

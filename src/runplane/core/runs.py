@@ -19,13 +19,12 @@ from runplane.core.keys import NO_CREDENTIALS, key_of
 from runplane.core.scripts import find as find_script
 from runplane.core.scripts import found as found_script
 from runplane.errors import NotFound, TooLarge, Unauthenticated
-from runplane.model import ApiKey, ClaimedTask, Instance, Page, Run, Script
+from runplane.model import SCRIPT_RUN, ApiKey, ClaimedTask, Instance, Page, Run, Script
 from runplane.store import instances as instance_store
 from runplane.store import runs as store
 from runplane.store import scripts as script_store
 from runplane.store.unit import Tx
 
-SCRIPT_RUN = "script"
 # Called in the transaction that makes a run, with that run.
 RunLink = Callable[[Tx, Run], None]
 # How META names the cause of a run, in Syncano's words.
@@ -164,6 +163,22 @@ async def list_traces(
     return await core.database.read(
         store.list_script_runs, script.id, after=after, limit=limit, descending=descending,
     )
+
+
+async def run_of(core: Core, instance: Instance, *, run_id: int | None = None,
+                 runtime: str | None = None) -> Run | None:
+    """A run of `instance`, by its id (with its output) or its runtime; None if it has none."""
+    if run_id is not None:
+        found = await core.database.read(store.get_run, run_id, with_output=True)
+    elif runtime is not None:
+        found = await core.database.read(store.get_run_by_runtime, runtime)
+    else:
+        return None
+    return found if found is not None and found.instance_id == instance.id else None
+
+
+async def run_exists(core: Core, run_id: int) -> bool:
+    return await core.database.read(store.get_run, run_id) is not None
 
 
 async def wait_for_run(core: Core, run_id: int, timeout: float, *, fresh: bool = False

@@ -1,8 +1,9 @@
-"""The runtimes a script may name, described the way Syncano's runtimes endpoint did."""
+"""The runtimes a script may name (the script door describes them in Syncano's shape)."""
 
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 from typing import Any
 
 from runplane.errors import Invalid
@@ -10,25 +11,18 @@ from runplane.errors import Invalid
 PYTHON3 = "python3"
 SHELL = "shell"
 
-RUNTIMES: dict[str, dict[str, Any]] = {
-    PYTHON3: {
-        "name": "Python",
-        "version": platform.python_version(),
-        "library": None,
-        "library_version": None,
-        "deprecated": False,
-        "image": None,
-        "packages": None,
-    },
-    SHELL: {
-        "name": "Shell",
-        "version": "POSIX sh",
-        "library": None,
-        "library_version": None,
-        "deprecated": False,
-        "image": None,
-        "packages": None,
-    },
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime a script may name: its language and that language's version."""
+
+    language: str
+    version: str
+
+
+RUNTIMES: dict[str, Runtime] = {
+    PYTHON3: Runtime(language="Python", version=platform.python_version()),
+    SHELL: Runtime(language="Shell", version="POSIX sh"),
 }
 
 

@@ -1,6 +1,7 @@
-"""Running services over targets: eNMS's run_service, its results, stop and logs.
+"""Running services over targets: submit, outcomes, stop and logs of a service run.
 
-The caller's role on the instance is checked by the door (or the batch action) beforehand.
+The caller's role on the instance is checked by the door (or the batch action) beforehand;
+the door renders what these return in its dialect (api/service_door/answers.py).
 
 A run of a service is one run with one task per target device (`per_device`), or one task
 (`once`, or a service without targets). Targets come from the request's `devices`, `pools`
@@ -18,13 +19,11 @@ from runplane.core import handoff
 from runplane.core import services as service_core
 from runplane.core.callback_urls import check_callback_url, configured_networks
 from runplane.core.context import Core
-from runplane.core.runs import RunLink, wait_for_run
+from runplane.core.runs import RunLink
 from runplane.core.targets import ResolvedTargets, TargetNames, resolve_in
 from runplane.errors import Conflict, Invalid, NotFound, TooLarge
 from runplane.model import (
-    ABORTED,
-    FINAL_STATUSES,
-    SUCCESS,
+    SERVICE_RUN,
     ClaimedTask,
     Instance,
     LogLine,
@@ -39,7 +38,6 @@ from runplane.store import runs as run_store
 from runplane.store import services as service_store
 from runplane.store.unit import Tx
 
-SERVICE_RUN = "service"
 TARGET_KEYS = ("devices", "pools", "ip_addresses")
 # runplane's own key of a run_service body: POST the ended run there (signed, retried).
 CALLBACK_KEY = "callback_url"
@@ -47,24 +45,11 @@ RUNTIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 # Up to this many targets a run's lookups and insert are small units (database.py).
 SMALL_UNIT_ROWS = 64
 RUNTIME_TRIES = 50
-NO_RESULTS_YET = "No results yet."
-RESULT_NOT_SET = "Result not set by user code on service instance"
 
 
 def new_runtime(now: datetime, bump: int = 0) -> str:
     """eNMS's runtime: the start time to the microsecond (UTC), made unique by the caller."""
     return (now + timedelta(microseconds=bump)).strftime(RUNTIME_FORMAT)
-
-
-def status_name(status: str) -> str:
-    """The run's status in eNMS's words."""
-    if status == ABORTED:
-        return "Aborted"
-    return "Completed" if status in FINAL_STATUSES else "Running"
-
-
-def duration_text(milliseconds: int | None) -> str:
-    return str(timedelta(seconds=int((milliseconds or 0) / 1000)))
 
 
 def _flag(body: dict[str, Any], key: str) -> bool:
@@ -197,89 +182,25 @@ async def _queue_run(
     )
 
 
-async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, Any]:
-    """eNMS's /rest/run_service: the async answer at once, or the sync answer when done."""
-    submitted = await submit(core, instance, body)
-    if submitted.run is None:
-        return {"errors": submitted.errors}
-    run = submitted.run
-    assert run.runtime is not None
-    if not submitted.wait:
-        return {"errors": submitted.errors, "runtime": run.runtime}
-    finished = await wait_for_run(core, run.id, core.settings.service_sync_wait_seconds,
-                                  fresh=True)
-    if finished is None:
-        return {
-            "errors": submitted.errors, "runtime": run.runtime, "status": "Running",
-            "success": None,
-            "result": f"{NO_RESULTS_YET} Still running after "
-                      f"{core.settings.service_sync_wait_seconds:g} s: poll "
-                      f"/rest/result/{submitted.service.name if submitted.service else ''}"
-                      f"/{run.runtime}",
-        }
-    answer = await summarize(core, finished, submitted.service)
-    answer["errors"] = submitted.errors
-    return answer
+@dataclass(frozen=True)
+class RunOutcomes:
+    """A run's per-target outcomes and its service (None if deleted since)."""
+
+    outcomes: list[TargetOutcome]
+    service: Service | None
 
 
-def target_result(outcome: TargetOutcome) -> dict[str, Any]:
-    """One device's result as eNMS shows it: the snippet's `results`, or the command's."""
-    success = outcome.status == SUCCESS
-    if isinstance(outcome.result, dict) and "results" in outcome.result:
-        results = dict(outcome.result["results"] or {})
-        if not results and outcome.exit_code == 0:
-            results = {"success": False, "result": {"error": RESULT_NOT_SET}}
-        results["success"] = success
-    else:
-        results = {"success": success, "result": (outcome.stdout or "").rstrip("\n")}
-    if not success:
-        if outcome.error:
-            results.setdefault("error", outcome.error)
-        if outcome.stderr:
-            results.setdefault("stderr", outcome.stderr)
-    if outcome.exit_code is not None:
-        results.setdefault("exit_code", outcome.exit_code)
-    results["duration_ms"] = outcome.duration_ms
-    return results
-
-
-async def summarize(core: Core, run: Run, service: Service | None = None) -> dict[str, Any]:
-    """The seed's synchronous answer for a finished run (`service`: its service, if the
-    caller has it; a single-target run that ended here with its output needs no read)."""
+async def outcomes_of(core: Core, run: Run, service: Service | None = None) -> RunOutcomes:
+    """What a finished run did, target by target (`service`: its service, if the caller has
+    it; a single-target run that ended here with its output needs no read)."""
 
     def look_up(conn: Tx) -> tuple[list[TargetOutcome], Service | None]:
         return run_store.target_outcomes(conn, run.id), _service_of(conn, run)
 
     if service is not None and run.tasks_total == 1 and run.output is not None:
-        outcomes = [run.output.as_outcome()]
-    else:
-        outcomes, service = await core.database.read(look_up)
-    summary: dict[str, list[str]] = {"success": [], "failure": []}
-    devices: dict[str, Any] = {}
-    once = [outcome for outcome in outcomes if outcome.target is None]
-    for outcome in outcomes:
-        if outcome.target is not None:
-            devices[outcome.target] = target_result(outcome)
-            summary["success" if outcome.status == SUCCESS else "failure"].append(outcome.target)
-    answer: dict[str, Any] = {
-        "runtime": run.runtime,
-        "success": run.status == SUCCESS,
-        "status": status_name(run.status),
-        "summary": summary,
-        "duration": duration_text(run.duration_ms),
-        "trigger": "REST",
-        "devices": devices,
-        "errors": [],
-        "payload": run.payload,
-        "properties": (
-            service_core.as_dict(service) if service else {"name": run.meta.get("service")}
-        ),
-    }
-    if once:
-        answer["result"] = target_result(once[0])
-        targets = run.meta.get("targets", [])
-        summary["success" if once[0].status == SUCCESS else "failure"].extend(targets)
-    return answer
+        return RunOutcomes([run.output.as_outcome()], service)
+    found, service = await core.database.read(look_up)
+    return RunOutcomes(found, service)
 
 
 def _service_of(conn: Tx, run: Run) -> Service | None:
@@ -295,35 +216,36 @@ async def find_run(core: Core, instance: Instance, runtime: str) -> Run:
     return run
 
 
-async def result(
-    core: Core, instance: Instance, service_name: str, runtime: str
-) -> dict[str, Any]:
-    """eNMS's /rest/result: "No results yet." while running, then the summary."""
+async def find_service_run(core: Core, instance: Instance, service_name: str, runtime: str
+                           ) -> Run:
+    """The run `runtime` of the service `service_name`."""
     run = await find_run(core, instance, runtime)
     if run.meta.get("service") != service_name:
         raise NotFound("Run", f"No run of service '{service_name}' with runtime '{runtime}'.")
-    if not run.is_final:
-        return {"status": status_name(run.status), "result": NO_RESULTS_YET}
-    return {"status": status_name(run.status), "result": await summarize(core, run)}
+    return run
 
 
-async def stop(core: Core, instance: Instance, runtime: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Stopped:
+    """What a stop did: targets aborted before they started, targets being killed."""
+
+    aborted: list[str]
+    stopping: list[str]
+    # The stop ended the run (nothing was running).
+    ended: bool
+
+
+async def stop_run(core: Core, run: Run) -> Stopped:
     """Stop a run now: queued targets are aborted, running ones killed by their workers."""
-    run = await find_run(core, instance, runtime)
-    if run.is_final:
-        return {"runtime": runtime, "stopped": False, "status": status_name(run.status),
-                "aborted": [], "stopping": [], "message": "The run had already ended."}
     outcome = await core.database.write(queue.request_stop, run.id, now=utcnow())
     core.signals.stop_requested()
     if outcome.finished_run is not None:
         core.signals.run_finished(run.id)
-    return {
-        "runtime": runtime,
-        "stopped": True,
-        "status": "Aborted" if outcome.finished_run else "Running",
-        "aborted": [name for name in outcome.aborted if name is not None],
-        "stopping": [name for name in outcome.stopping if name is not None],
-    }
+    return Stopped(
+        aborted=[name for name in outcome.aborted if name is not None],
+        stopping=[name for name in outcome.stopping if name is not None],
+        ended=outcome.finished_run is not None,
+    )
 
 
 async def logs(

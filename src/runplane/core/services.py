@@ -175,9 +175,12 @@ def _name(value: Any) -> str:
 
 
 def checked_name(name: Any) -> str:
-    """A service name as a run or lookup gives it; Invalid if there is none."""
+    """A service name as a run or lookup gives it; Invalid if there is none, NotFound if
+    no service can have it."""
     if not isinstance(name, str) or not name.strip():
         raise Invalid.field("name", "This field is required.")
+    if "\x00" in name:  # no service has one (save refuses it); PostgreSQL cannot look it up
+        raise NotFound("Service", f"Service '{name.strip()}' not found.")
     return name.strip()
 
 
@@ -227,11 +230,3 @@ async def delete(core: Core, instance: Instance, name: str) -> Service:
     service = await find(core, instance, name)
     await core.database.write(store.delete_service, service.id)
     return service
-
-
-def as_dict(service: Service) -> dict[str, Any]:
-    """The service as eNMS clients read it back (properties flattened beside the fields)."""
-    body = {**service.properties, **_as_fields(service), "name": service.name}
-    body["script"] = body.pop("script_id")
-    del body["properties"]
-    return body

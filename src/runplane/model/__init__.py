@@ -24,12 +24,15 @@ from runplane.model.records import (
 )
 from runplane.model.statuses import (
     ABORTED,
+    BATCH_RUN,
     FAILURE,
     FINAL_STATUSES,
     PENDING,
     PROCESSING,
     QUEUED,
     RUNNING,
+    SCRIPT_RUN,
+    SERVICE_RUN,
     SUCCESS,
     TIMEOUT,
     RunKind,
@@ -38,9 +41,9 @@ from runplane.model.statuses import (
 )
 
 __all__ = [
-    "ABORTED", "DEFAULT_INSTANCE", "DEFAULT_INSTANCE_DESCRIPTION", "DEVICE_COLUMNS", "FAILURE",
-    "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED", "RUNNING", "SUCCESS", "TIMEOUT", "ApiKey",
-    "ClaimedTask", "Device", "Instance", "LogLine", "Page", "Pool", "Run", "RunKind", "RunStatus",
-    "Script", "ScriptEndpoint", "ScriptSpec", "Service", "ServiceSpec", "Target", "TargetOutcome",
-    "TaskOutput", "TaskResult", "TaskState",
+    "ABORTED", "BATCH_RUN", "DEFAULT_INSTANCE", "DEFAULT_INSTANCE_DESCRIPTION", "DEVICE_COLUMNS",
+    "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED", "RUNNING", "SCRIPT_RUN",
+    "SERVICE_RUN", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device", "Instance", "LogLine",
+    "Page", "Pool", "Run", "RunKind", "RunStatus", "Script", "ScriptEndpoint", "ScriptSpec",
+    "Service", "ServiceSpec", "Target", "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
 ]

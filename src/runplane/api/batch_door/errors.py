@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from runplane.core.batch_errors import (
+from runplane.api.batch_door.envelope import (
     BAD_BODY,
     INSTANCE_NOT_FOUND,
     BatchError,

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import Request
 
+from runplane.api.batch_door.envelope import BAD_BODY, BODY_TOO_LARGE, BatchError
 from runplane.api.credentials import key_from as basic_or_header_key
 from runplane.api.credentials import service_instance
 from runplane.core import keys
-from runplane.core.batch_errors import BAD_BODY, BODY_TOO_LARGE, BatchError
 from runplane.core.context import Core
 from runplane.model import ApiKey
 

@@ -9,11 +9,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from runplane.api.batch_door import batches
+from runplane.api.batch_door.envelope import (
+    BAD_BODY,
+    INCORRECT_JOB_FORMAT,
+    UNKNOWN_ACTION,
+    BatchError,
+)
 from runplane.api.batch_door.errors import BatchDoorRoute
 from runplane.api.batch_door.requests import body_of, caller
 from runplane.api.core_dependency import CoreDep
-from runplane.core import batches
-from runplane.core.batch_errors import BAD_BODY, INCORRECT_JOB_FORMAT, UNKNOWN_ACTION, BatchError
+from runplane.core import batches as batch_core
 from runplane.core.context import Core
 from runplane.model import ApiKey
 
@@ -63,7 +69,7 @@ async def callbacks(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
 async def secret(core: Core, key: ApiKey, instance: str, body: dict[str, Any]
                  ) -> dict[str, Any]:
     return {"instance": instance.lower(),
-            "secret": await batches.webhook_secret(core, key, instance)}
+            "secret": await batch_core.webhook_secret(core, key, instance)}
 
 
 ACTIONS: dict[str, Act] = {

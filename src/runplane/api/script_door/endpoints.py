@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from runplane.api.core_dependency import CoreDep
+from runplane.api.script_door import render
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
-from runplane.api.script_door.requests import Caller, CoreDep, key_from, read_body
+from runplane.api.script_door.requests import Caller, key_from, read_body
 from runplane.core import endpoints
-from runplane.core import script_render as render
 from runplane.core.endpoints import EndpointRun
 from runplane.model import Page, ScriptEndpoint
 

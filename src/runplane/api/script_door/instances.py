@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from runplane.api.core_dependency import CoreDep
+from runplane.api.script_door import render
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute
 from runplane.api.script_door.paging import paginated
-from runplane.api.script_door.requests import Caller, CoreDep
+from runplane.api.script_door.requests import Caller
 from runplane.core import instances
-from runplane.core import script_render as render
 
 router = APIRouter(route_class=ScriptDoorRoute, tags=["script door: instances"])
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from runplane.api.core_dependency import CoreDep
+from runplane.api.script_door import render
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
-from runplane.api.script_door.requests import Caller, CoreDep, key_from, object_body
+from runplane.api.script_door.requests import Caller, key_from, object_body
 from runplane.core import runs, scripts, validation
-from runplane.core import script_render as render
 from runplane.core.instances import visible
 from runplane.model import Page, Run, Script
 

@@ -1,36 +1,34 @@
 """eNMS's inventory REST surface: /rest/is_alive, /rest/instance, /rest/query, /rest/search.
 
 `INSTANCE_TYPES` maps a type name of `/rest/instance/{type}` (and of query and search) to
-what the core does for it; other types (service, workflow) are added there by their modules.
+what the core does for it: devices and pools here, services from service_records.py.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from runplane.api.service_door.auth import CoreDep, Reader, Writer
+from runplane.api.core_dependency import CoreDep
+from runplane.api.service_door.auth import Reader, Writer
 from runplane.api.service_door.body import json_body
 from runplane.api.service_door.errors import Alert, ServiceDoorRoute
+from runplane.api.service_door.instance_types import InstanceType, Record
+from runplane.api.service_door.service_records import SERVICE_TYPE
 from runplane.core import inventory, pools
 from runplane.core.context import Core
-from runplane.core.inventory import SaveReport
 from runplane.core.pool_filters import to_flat
-from runplane.core.search import SearchRequest, parse_search
+from runplane.core.search import parse_search
 from runplane.model import DEVICE_COLUMNS, Device, Instance
 
 router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: inventory"])
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # runplane has no clusters: every process on one database answers the same id.
 CLUSTER_ID = 0
-
-Record = dict[str, Any]
-
 
 def _time(value: datetime) -> str:
     return value.strftime(TIMESTAMP_FORMAT)
@@ -65,18 +63,6 @@ def _columns(record: Record, columns: list[str] | None) -> Record:
     if columns is None:
         return record
     return {"type": record["type"], **{name: record[name] for name in columns if name in record}}
-
-
-@dataclass(frozen=True)
-class InstanceType:
-    """What /rest/instance, /rest/query and /rest/search do for one type."""
-
-    save_one: Callable[[Core, Instance, Any], Awaitable[str]]  # answers the saved name
-    save_many: Callable[[Core, Instance, list[Any]], Awaitable[SaveReport]]
-    get: Callable[[Core, Instance, str], Awaitable[Record]]
-    delete: Callable[[Core, Instance, str], Awaitable[Record]]  # answers it as it was
-    query: Callable[[Core, Instance, dict[str, str]], Awaitable[list[Record]]]
-    search: Callable[[Core, Instance, SearchRequest], Awaitable[list[Record]]]
 
 
 async def _save_device(core: Core, instance: Instance, given: Any) -> str:
@@ -115,7 +101,9 @@ POOL_TYPE = InstanceType(
         render_pool, pools.search_pools(core, instance, search)
     ),
 )
-INSTANCE_TYPES: dict[str, InstanceType] = {"device": DEVICE_TYPE, "pool": POOL_TYPE}
+INSTANCE_TYPES: dict[str, InstanceType] = {
+    "device": DEVICE_TYPE, "pool": POOL_TYPE, "service": SERVICE_TYPE,
+}
 
 
 async def _one(render: Callable[[Any], Record], found: Awaitable[Any]) -> Record:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runplane.core.batch_errors import (
+from runplane.api.batch_door.envelope import (
     EMPTY_JOB_PARAMETER,
     INCORRECT_JOB_FORMAT,
     TOO_MANY_JOBS,

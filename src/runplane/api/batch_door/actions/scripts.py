@@ -6,13 +6,14 @@ from typing import Any
 
 from pydantic import Field
 
-from runplane.core import runs, scripts
+from runplane.api.batch_door.actions.common import ListParams, finished_run, window
+from runplane.api.batch_door.actions.registry import Action, Params
 
 # The answers are the script door's own renderings, so a batch sees what that door shows.
-from runplane.core import script_render as render
+from runplane.api.script_door import render
+from runplane.core import runs, scripts
 from runplane.core.access import Role, require
-from runplane.core.actions import JobContext, Params, action
-from runplane.core.job_actions.common import ListParams, finished_run, window
+from runplane.core.job_set import JobContext
 
 JsonField = dict[str, Any] | list[Any] | str
 
@@ -47,19 +48,16 @@ def _given(params: Params, *leave_out: str) -> dict[str, Any]:
     return params.model_dump(exclude_unset=True, exclude=set(leave_out))
 
 
-@action("script", "create", CreateScript)
 async def create(context: JobContext, params: CreateScript) -> dict[str, Any]:
     made = await scripts.create(context.core, context.key, context.instance.name, _given(params))
     return render.script(made, context.instance.name)
 
 
-@action("script", "get", ScriptId)
 async def get(context: JobContext, params: ScriptId) -> dict[str, Any]:
     found = await scripts.get(context.core, context.key, context.instance.name, params.id)
     return render.script(found, context.instance.name)
 
 
-@action("script", "list", ListParams)
 async def list_scripts(context: JobContext, params: ListParams) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     found: list[dict[str, Any]] = []
@@ -77,7 +75,6 @@ async def list_scripts(context: JobContext, params: ListParams) -> dict[str, Any
     return window(found, params)
 
 
-@action("script", "update", UpdateScript)
 async def update(context: JobContext, params: UpdateScript) -> dict[str, Any]:
     changed = await scripts.update(
         context.core, context.key, context.instance.name, params.id, _given(params, "id"),
@@ -86,13 +83,11 @@ async def update(context: JobContext, params: UpdateScript) -> dict[str, Any]:
     return render.script(changed, context.instance.name)
 
 
-@action("script", "delete", ScriptId)
 async def delete(context: JobContext, params: ScriptId) -> dict[str, Any]:
     await scripts.delete(context.core, context.key, context.instance.name, params.id)
     return {"deleted": True, "id": params.id}
 
 
-@action("script", "run", RunScript, atomic=False)
 async def run(context: JobContext, params: RunScript) -> dict[str, Any]:
     """Run the script and answer its finished trace (the script door's trace, plus runId)."""
     core, instance = context.core, context.instance
@@ -108,3 +103,13 @@ async def run(context: JobContext, params: RunScript) -> dict[str, Any]:
         run_id = queued.id
     ended = await finished_run(context, run_id)
     return {**render.trace(ended, instance.name, params.id), "runId": ended.id}
+
+
+SCRIPT_ACTIONS: dict[str, Action] = {
+    "create": Action(CreateScript, create),
+    "get": Action(ScriptId, get),
+    "list": Action(ListParams, list_scripts),
+    "update": Action(UpdateScript, update),
+    "delete": Action(ScriptId, delete),
+    "run": Action(RunScript, run, atomic=False),
+}

@@ -7,11 +7,12 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from runplane.api.batch_door.actions.common import ListParams, window
+from runplane.api.batch_door.actions.registry import Action, Params
 from runplane.clock import utcnow
 from runplane.core import inventory, pools
 from runplane.core.access import Role, require
-from runplane.core.actions import JobContext, Params, action
-from runplane.core.job_actions.common import ListParams, window
+from runplane.core.job_set import JobContext
 from runplane.errors import Conflict
 from runplane.model import Device, Pool
 
@@ -39,7 +40,7 @@ def pool_answer(view: pools.PoolView) -> dict[str, Any]:
 def is_new(made: Device | Pool, since: datetime) -> bool:
     """Whether a create-or-update created: a new row's two stamps are the same, and recent.
 
-    `create` is atomic (core/actions.py): raising after an update undoes it, so the
+    `create` is atomic (registry.py): raising after an update undoes it, so the
     inventory's create-or-update is used as a create without a look beforehand.
     """
     return made.created_at == made.updated_at and made.created_at >= since
@@ -49,7 +50,6 @@ def exists(kind: str, name: str) -> Conflict:
     return Conflict("name", f"A {kind} named '{name}' already exists.")
 
 
-@action("device", "create", ObjectFields)
 async def create_device(context: JobContext, params: ObjectFields) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     since = utcnow()
@@ -59,20 +59,17 @@ async def create_device(context: JobContext, params: ObjectFields) -> dict[str, 
     return device_answer(made)
 
 
-@action("device", "get", Named)
 async def get_device(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     return device_answer(await inventory.get_device(context.core, context.instance, params.name))
 
 
-@action("device", "list", ListParams)
 async def list_devices(context: JobContext, params: ListParams) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     found = await inventory.query_devices(context.core, context.instance, params.filters)
     return window([device_answer(device) for device in found], params)
 
 
-@action("device", "update", ObjectFields)
 async def update_device(context: JobContext, params: ObjectFields) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     await inventory.get_device(context.core, context.instance, params.name)  # NotFound
@@ -80,14 +77,12 @@ async def update_device(context: JobContext, params: ObjectFields) -> dict[str, 
     return device_answer(changed)
 
 
-@action("device", "delete", Named)
 async def delete_device(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     gone = await inventory.delete_device(context.core, context.instance, params.name)
     return {"deleted": True, "name": gone.name}
 
 
-@action("pool", "create", ObjectFields)
 async def create_pool(context: JobContext, params: ObjectFields) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     since = utcnow()
@@ -97,20 +92,17 @@ async def create_pool(context: JobContext, params: ObjectFields) -> dict[str, An
     return pool_answer(await pools.get_pool(context.core, context.instance, params.name))
 
 
-@action("pool", "get", Named)
 async def get_pool(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     return pool_answer(await pools.get_pool(context.core, context.instance, params.name))
 
 
-@action("pool", "list", ListParams)
 async def list_pools(context: JobContext, params: ListParams) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     found = await pools.query_pools(context.core, context.instance, params.filters)
     return window([pool_answer(view) for view in found], params)
 
 
-@action("pool", "update", ObjectFields)
 async def update_pool(context: JobContext, params: ObjectFields) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     await pools.get_pool(context.core, context.instance, params.name)  # NotFound
@@ -118,8 +110,24 @@ async def update_pool(context: JobContext, params: ObjectFields) -> dict[str, An
     return pool_answer(await pools.get_pool(context.core, context.instance, params.name))
 
 
-@action("pool", "delete", Named)
 async def delete_pool(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     gone = await pools.delete_pool(context.core, context.instance, params.name)
     return {"deleted": True, "name": gone.pool.name}
+
+
+DEVICE_ACTIONS: dict[str, Action] = {
+    "create": Action(ObjectFields, create_device),
+    "get": Action(Named, get_device),
+    "list": Action(ListParams, list_devices),
+    "update": Action(ObjectFields, update_device),
+    "delete": Action(Named, delete_device),
+}
+
+POOL_ACTIONS: dict[str, Action] = {
+    "create": Action(ObjectFields, create_pool),
+    "get": Action(Named, get_pool),
+    "list": Action(ListParams, list_pools),
+    "update": Action(ObjectFields, update_pool),
+    "delete": Action(Named, delete_pool),
+}

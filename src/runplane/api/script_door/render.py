@@ -141,4 +141,11 @@ def endpoint(item: ScriptEndpoint, instance_name: str) -> dict[str, Any]:
 
 
 def runtimes() -> dict[str, Any]:
-    return RUNTIMES
+    """Syncano's runtimes endpoint: each runtime by name, with fields runplane leaves empty."""
+    return {
+        name: {
+            "name": runtime.language, "version": runtime.version, "library": None,
+            "library_version": None, "deprecated": False, "image": None, "packages": None,
+        }
+        for name, runtime in RUNTIMES.items()
+    }

@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from runplane.core.actions import JobContext, Params
-from runplane.core.batch_errors import JOB_RUN_TOO_SLOW, BatchError
-from runplane.core.runs import wait_for_run
+from runplane.api.batch_door.actions.registry import Params
+from runplane.api.batch_door.envelope import JOB_RUN_TOO_SLOW, BatchError
+from runplane.core.job_set import JobContext
+from runplane.core.runs import run_exists, wait_for_run
 from runplane.errors import NotFound
 from runplane.model import Run
-from runplane.store import runs as run_store
 
 LIST_MAX = 1000
 
@@ -39,7 +39,7 @@ async def finished_run(context: JobContext, run_id: int) -> Run:
     limit = context.core.settings.batch_job_wait_seconds
     finished = await wait_for_run(context.core, run_id, limit)
     if finished is None:
-        if await context.core.database.read(run_store.get_run, run_id) is None:
+        if not await run_exists(context.core, run_id):
             raise run_gone(run_id)
         raise BatchError(504, f"The run did not end within {limit:g} s.", JOB_RUN_TOO_SLOW,
                          [f"runId: {run_id}"])

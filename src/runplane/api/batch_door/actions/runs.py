@@ -6,17 +6,17 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from runplane.clock import iso_z, utcnow
+from runplane.api.batch_door.actions.registry import Action, Params
+from runplane.api.script_door.render import trace_result
+from runplane.api.service_door import answers
+from runplane.api.service_door import runs as service_door_runs
+from runplane.clock import iso_z
 from runplane.core import service_runs
 from runplane.core.access import Role, require
-from runplane.core.actions import JobContext, Params, action
-from runplane.core.script_render import trace_result
+from runplane.core.job_set import JobContext
+from runplane.core.runs import run_of
 from runplane.errors import NotFound
-from runplane.model import SUCCESS, Run
-from runplane.store import queue
-from runplane.store import runs as run_store
-
-SERVICE_RUN = "service"
+from runplane.model import SERVICE_RUN, SUCCESS, Run
 
 
 class RunRef(Params):
@@ -35,12 +35,8 @@ class RunRef(Params):
 
 async def _find(context: JobContext, ref: RunRef, role: Role) -> Run:
     require(context.key, role, context.instance)
-    if ref.id is not None:
-        found = await context.core.database.read(run_store.get_run, ref.id, with_output=True)
-    else:
-        assert ref.runtime is not None
-        found = await context.core.database.read(run_store.get_run_by_runtime, ref.runtime)
-    if found is None or found.instance_id != context.instance.id:
+    found = await run_of(context.core, context.instance, run_id=ref.id, runtime=ref.runtime)
+    if found is None:
         raise NotFound("Run", f"No run {ref.runtime or ref.id} in this instance.")
     return found
 
@@ -56,36 +52,34 @@ def describe(run: Run) -> dict[str, Any]:
     }
 
 
-@action("run", "get", RunRef)
 async def get(context: JobContext, params: RunRef) -> dict[str, Any]:
     return describe(await _find(context, params, Role.read))
 
 
-@action("run", "result", RunRef)
 async def result(context: JobContext, params: RunRef) -> dict[str, Any]:
     """A service run's summary (as /rest/result), or a single-task run's output."""
     found = await _find(context, params, Role.read)
-    status = service_runs.status_name(found.status)
+    status = answers.status_name(found.status)
     if not found.is_final:
-        return {"status": status, "result": service_runs.NO_RESULTS_YET}
+        return {"status": status, "result": answers.NO_RESULTS_YET}
     if found.kind == SERVICE_RUN:
-        return {"status": status, "result": await service_runs.summarize(context.core, found)}
+        return {"status": status, "result": await service_door_runs.summarize(context.core, found)}
     if found.output is None:  # a run without a first task to show
         return {"status": status, "result": {}}
     return {"status": status, "result": trace_result(found)}
 
 
-@action("run", "stop", RunRef, atomic=False)
 async def stop(context: JobContext, params: RunRef) -> dict[str, Any]:
     found = await _find(context, params, Role.run)
     if found.is_final:
-        return {**describe(found), "stopped": False, "message": "The run had already ended."}
-    outcome = await context.core.database.write(queue.request_stop, found.id, now=utcnow())
-    context.core.signals.stop_requested()
-    if outcome.finished_run is not None:
-        context.core.signals.run_finished(found.id)
-    return {
-        **describe(found), "stopped": True,
-        "aborted": [name for name in outcome.aborted if name is not None],
-        "stopping": [name for name in outcome.stopping if name is not None],
-    }
+        return {**describe(found), "stopped": False, "message": answers.ALREADY_ENDED}
+    stopped = await service_runs.stop_run(context.core, found)
+    return {**describe(found), "stopped": True, "aborted": stopped.aborted,
+            "stopping": stopped.stopping}
+
+
+RUN_ACTIONS: dict[str, Action] = {
+    "get": Action(RunRef, get),
+    "result": Action(RunRef, result),
+    "stop": Action(RunRef, stop, atomic=False),
+}

@@ -6,10 +6,13 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from runplane.api.batch_door.actions.common import ListParams, finished_run, window
+from runplane.api.batch_door.actions.registry import Action, Params
+from runplane.api.service_door import runs as service_door_runs
+from runplane.api.service_door.answers import service_fields
 from runplane.core import service_runs, services
 from runplane.core.access import Role, require
-from runplane.core.actions import JobContext, Params, action
-from runplane.core.job_actions.common import ListParams, finished_run, window
+from runplane.core.job_set import JobContext
 from runplane.errors import Conflict, NotFound
 
 
@@ -24,42 +27,37 @@ class ServiceBody(Params):
     name: str
 
 
-@action("service", "create", ServiceBody)
 async def create(context: JobContext, params: ServiceBody) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     try:
         await services.find(context.core, context.instance, params.name)
     except NotFound:
         made = await services.save(context.core, context.instance, params.model_dump())
-        return services.as_dict(made)
+        return service_fields(made)
     raise Conflict("name", f"A service named '{params.name}' already exists.")
 
 
-@action("service", "get", Named)
 async def get(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     found = await services.get(context.core, context.instance, params.name)
-    return services.as_dict(found)
+    return service_fields(found)
 
 
-@action("service", "list", ListParams)
 async def list_services(context: JobContext, params: ListParams) -> dict[str, Any]:
     require(context.key, Role.read, context.instance)
     page = await services.list_services(
         context.core, context.instance, limit=params.start + params.perPage,
         filters=params.filters,
     )
-    return window([services.as_dict(item) for item in page.items], params)
+    return window([service_fields(item) for item in page.items], params)
 
 
-@action("service", "delete", Named)
 async def delete(context: JobContext, params: Named) -> dict[str, Any]:
     require(context.key, Role.write, context.instance)
     await services.delete(context.core, context.instance, params.name)
     return {"deleted": True, "name": params.name}
 
 
-@action("service", "run", ServiceBody, atomic=False)
 async def run(context: JobContext, params: ServiceBody) -> dict[str, Any]:
     """Run the service and answer run_service's synchronous answer once it has ended
     (`"async": true` answers `{"errors", "runtime"}` at once, as run_service does)."""
@@ -75,6 +73,15 @@ async def run(context: JobContext, params: ServiceBody) -> dict[str, Any]:
             return {"errors": submitted.errors, "runtime": submitted.run.runtime}
         run_id, errors = submitted.run.id, submitted.errors
     ended = await finished_run(context, run_id)
-    answer = await service_runs.summarize(context.core, ended)
+    answer = await service_door_runs.summarize(context.core, ended)
     answer["errors"] = errors
     return answer
+
+
+SERVICE_ACTIONS: dict[str, Action] = {
+    "create": Action(ServiceBody, create),
+    "get": Action(Named, get),
+    "list": Action(ListParams, list_services),
+    "delete": Action(Named, delete),
+    "run": Action(ServiceBody, run, atomic=False),
+}

@@ -1,8 +1,8 @@
 """iVvy's error envelope and codes: for the batch door's answers and for a job's response.
 
-A job's response is data the worker stores (the door only shows it later), so the envelope
-lives in the core, not in the door. `specificCode`s 24091-24115 are iVvy's own; the others
-are runplane's, in the same family, listed in the README.
+A job's response is stored by the core's batch driver as the door's job set words it
+(actions/registry.py). `specificCode`s 24091-24115 are iVvy's own; the others are
+runplane's, in the same family, listed in the README.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runplane.api.service_door import runs as service_door
+from runplane.api.dialects import enms_runs as service_door
 from runplane.clock import utcnow
 from runplane.core import instances as instance_core
 from runplane.core import inventory, runs, scripts, service_runs, services

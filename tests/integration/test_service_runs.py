@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from runplane.api.service_door import runs as service_door
+from runplane.api.dialects import enms_runs as service_door
 from runplane.clock import utcnow
 from runplane.core import inventory, service_runs, services
 from runplane.core.context import Core

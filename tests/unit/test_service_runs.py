@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runplane.api.service_door.answers import (
+from runplane.api.dialects.enms import (
     RESULT_NOT_SET,
     duration_text,
     status_name,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runplane.api.service_door.answers import service_fields as as_dict
+from runplane.api.dialects.enms import service_fields as as_dict
 from runplane.core import services
 from runplane.core.services import DEFAULTS, checked_fields
 from runplane.errors import Invalid, NotFound

@@ -21,13 +21,13 @@ INSTANCE_NOT_FOUND = "Instance was not found."
 def normalize_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise Invalid.field("name", "This field is required.")
-    name = name.strip().lower()
-    if not NAME_PATTERN.match(name):
+    normalized: str = name.strip().lower()
+    if not NAME_PATTERN.match(normalized):
         raise Invalid.field(
             "name", "Enter a valid value consisting of letters, numbers, hyphens, underscores "
             "(at most 64 characters)."
         )
-    return name
+    return normalized
 
 
 def lookup_name(name: str) -> str:

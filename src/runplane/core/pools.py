@@ -8,8 +8,9 @@ change those filters and keep the others (an empty value removes one); a structu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from runplane.clock import utcnow
@@ -102,7 +103,7 @@ def pool_input(given: Any) -> PoolInput:
         raise Invalid.field("non_field_errors", "Expected a JSON object.")
     errors: dict[str, list[str]] = {}
     parsed: dict[str, Any] = {}
-    checks = {
+    checks: dict[str, Callable[[], Any]] = {
         "name": lambda: object_name(given.get("name")),
         "description": lambda: validation.text(
             "description", given["description"], max_chars=DESCRIPTION_MAX_CHARS
@@ -327,6 +328,9 @@ async def search_pools(core: Core, instance: Instance, search: SearchRequest) ->
     ]
     views.sort(key=lambda view: view.pool.name)
     for name, descending in reversed(search.order):
-        views.sort(key=lambda view, n=name: _sort_key(pool_attributes(view).get(n)),
-                   reverse=descending)
+        views.sort(key=partial(_view_sort_key, name), reverse=descending)
     return views[search.start:search.start + search.limit]
+
+
+def _view_sort_key(name: str, view: PoolView) -> Any:
+    return _sort_key(pool_attributes(view).get(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from runplane.clock import utcnow
@@ -35,7 +36,7 @@ def _source(core: Core, value: Any) -> str:
 
 def _fields(core: Core, given: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     """Validated columns from a create / update body (PUT and POST need label and runtime)."""
-    checks = {
+    checks: dict[str, Callable[[Any], Any]] = {
         "label": lambda v: validation.text("label", v, max_chars=LABEL_MAX_CHARS, required=True),
         "description": lambda v: validation.text(
             "description", v, max_chars=DESCRIPTION_MAX_CHARS

@@ -1,7 +1,7 @@
 """Running services over targets: submit, outcomes, stop and logs of a service run.
 
 The caller's role on the instance is checked by the door (or the batch action) beforehand;
-the door renders what these return in its dialect (api/service_door/answers.py).
+the door renders what these return in its dialect (api/dialects/enms.py).
 
 A run of a service is one run with one task per target device (`per_device`), or one task
 (`once`, or a service without targets). Targets come from the request's `devices`, `pools`

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from runplane.api.core_dependency import CoreDep
-from runplane.api.script_door import render
+from runplane.api.dialects import syncano
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
@@ -38,7 +38,7 @@ async def list_endpoints(
 
     return await paginated(
         request, fetch, key=lambda item: item.id,
-        render=lambda item: render.endpoint(item, instance.lower()),
+        render=lambda item: syncano.endpoint(item, instance.lower()),
         max_size=core.settings.page_size_max,
     )
 
@@ -46,12 +46,12 @@ async def list_endpoints(
 @router.post(f"{BASE}/", status_code=201, summary="Create a script endpoint")
 async def create_endpoint(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
-    return render.endpoint(await endpoints.create(core, key, instance, body), instance.lower())
+    return syncano.endpoint(await endpoints.create(core, key, instance, body), instance.lower())
 
 
 @router.get(f"{BASE}/{{name}}/", summary="Get a script endpoint")
 async def get_endpoint(instance: str, name: str, core: CoreDep, key: Caller) -> dict[str, Any]:
-    return render.endpoint(await endpoints.get(core, key, instance, name), instance.lower())
+    return syncano.endpoint(await endpoints.get(core, key, instance, name), instance.lower())
 
 
 @router.api_route(
@@ -62,7 +62,7 @@ async def update_endpoint(
 ) -> dict[str, Any]:
     key, body = await with_body(request, core)
     updated = await endpoints.update(core, key, instance, name, body)
-    return render.endpoint(updated, instance.lower())
+    return syncano.endpoint(updated, instance.lower())
 
 
 @router.delete(f"{BASE}/{{name}}/", status_code=204, summary="Delete a script endpoint")
@@ -74,7 +74,7 @@ async def delete_endpoint(instance: str, name: str, core: CoreDep, key: Caller) 
 @router.post(f"{BASE}/{{name}}/reset_link/", summary="Give the endpoint a new public link")
 async def reset_link(instance: str, name: str, core: CoreDep, key: Caller) -> dict[str, Any]:
     updated = await endpoints.update(core, key, instance, name, {}, reset_link=True)
-    return render.endpoint(updated, instance.lower())
+    return syncano.endpoint(updated, instance.lower())
 
 
 def endpoint_args(request: Request, body: Any) -> dict[str, Any]:
@@ -103,10 +103,10 @@ def finished_answer(instance: str, outcome: EndpointRun) -> JSONResponse:
     if outcome.finished is None:
         return JSONResponse(
             {"detail": TOO_SLOW, "id": queued.number,
-             "links": {"self": render.trace_path(instance, script_number, queued.number or 0)}},
+             "links": {"self": syncano.trace_path(instance, script_number, queued.number or 0)}},
             status_code=408,
         )
-    return JSONResponse(render.trace(outcome.finished, instance, script_number, with_links=False))
+    return JSONResponse(syncano.trace(outcome.finished, instance, script_number, with_links=False))
 
 
 @router.api_route(

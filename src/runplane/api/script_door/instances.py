@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from runplane.api.core_dependency import CoreDep
-from runplane.api.script_door import render
+from runplane.api.dialects import syncano
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute
 from runplane.api.script_door.paging import paginated
@@ -25,7 +25,7 @@ async def list_instances(request: Request, core: CoreDep, key: Caller) -> dict[s
         )
 
     return await paginated(
-        request, fetch, key=lambda item: item.id, render=lambda item: render.instance(item, key),
+        request, fetch, key=lambda item: item.id, render=lambda item: syncano.instance(item, key),
         max_size=core.settings.page_size_max,
     )
 
@@ -34,12 +34,12 @@ async def list_instances(request: Request, core: CoreDep, key: Caller) -> dict[s
 async def create_instance(request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
     created = await instances.create(core, key, body)
-    return render.instance(created, key)
+    return syncano.instance(created, key)
 
 
 @router.get("/v1.1/instances/{instance}/", summary="Get an instance")
 async def get_instance(instance: str, core: CoreDep, key: Caller) -> dict[str, Any]:
-    return render.instance(await instances.visible(core, key, instance), key)
+    return syncano.instance(await instances.visible(core, key, instance), key)
 
 
 @router.api_route(
@@ -47,7 +47,7 @@ async def get_instance(instance: str, core: CoreDep, key: Caller) -> dict[str, A
 )
 async def update_instance(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
-    return render.instance(await instances.update(core, key, instance, body), key)
+    return syncano.instance(await instances.update(core, key, instance, body), key)
 
 
 @router.delete("/v1.1/instances/{instance}/", status_code=204, summary="Delete an instance")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from runplane.api.core_dependency import CoreDep
-from runplane.api.script_door import render
+from runplane.api.dialects import syncano
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
 from runplane.api.script_door.paging import paginated
@@ -39,7 +39,7 @@ def number(value: str) -> int:
 @router.get(f"{BASE}/runtimes/", summary="List the runtimes a script may use")
 async def list_runtimes(instance: str, core: CoreDep, key: Caller) -> dict[str, Any]:
     await visible(core, key, instance)
-    return render.runtimes()
+    return syncano.runtimes()
 
 
 @router.get(f"{BASE}/", summary="List scripts")
@@ -53,7 +53,7 @@ async def list_scripts(
 
     return await paginated(
         request, fetch, key=lambda item: item.number,
-        render=lambda item: render.script(item, instance.lower(), in_list=True),
+        render=lambda item: syncano.script(item, instance.lower(), in_list=True),
         max_size=core.settings.page_size_max,
     )
 
@@ -61,13 +61,13 @@ async def list_scripts(
 @router.post(f"{BASE}/", status_code=201, summary="Create a script")
 async def create_script(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
-    return render.script(await scripts.create(core, key, instance, body), instance.lower())
+    return syncano.script(await scripts.create(core, key, instance, body), instance.lower())
 
 
 @router.get(f"{BASE}/{{script_id}}/", summary="Get a script")
 async def get_script(instance: str, script_id: str, core: CoreDep, key: Caller) -> dict[str, Any]:
     found = await scripts.get(core, key, instance, number(script_id))
-    return render.script(found, instance.lower())
+    return syncano.script(found, instance.lower())
 
 
 @router.api_route(f"{BASE}/{{script_id}}/", methods=["PUT", "PATCH"], summary="Update a script")
@@ -78,7 +78,7 @@ async def update_script(
     updated = await scripts.update(
         core, key, instance, number(script_id), body, partial=request.method == "PATCH"
     )
-    return render.script(updated, instance.lower())
+    return syncano.script(updated, instance.lower())
 
 
 @router.delete(f"{BASE}/{{script_id}}/", status_code=204, summary="Delete a script")
@@ -126,7 +126,7 @@ async def run_script(instance: str, script_id: str, request: Request, core: Core
     body = await object_body(request, limit) if body is None else body
     number(script_id)  # its 404, if not an id
     script, run = await runs.run_found(core, call, run_payload(body), body.get("callback_url"))
-    return render.trace(run, instance.lower(), script.number)
+    return syncano.trace(run, instance.lower(), script.number)
 
 
 @router.get(f"{BASE}/{{script_id}}/traces/", summary="List a script's traces (newest first)")
@@ -142,7 +142,7 @@ async def list_traces(
 
     return await paginated(
         request, fetch, key=lambda item: item.number or 0,
-        render=lambda item: render.trace(item, instance.lower(), script_number, in_list=True),
+        render=lambda item: syncano.trace(item, instance.lower(), script_number, in_list=True),
         default_descending=True, max_size=core.settings.page_size_max,
     )
 
@@ -153,4 +153,4 @@ async def get_trace(
 ) -> dict[str, Any]:
     script_number = number(script_id)
     run = await runs.get_trace(core, key, instance, script_number, number(trace_id))
-    return render.trace(run, instance.lower(), script_number)
+    return syncano.trace(run, instance.lower(), script_number)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runplane.api.service_door.answers import service_fields
+from runplane.api.dialects.enms import service_fields
 from runplane.api.service_door.instance_types import InstanceType, Record
 from runplane.core import services as service_core
 from runplane.core.context import Core

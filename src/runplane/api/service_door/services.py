@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from runplane.api.core_dependency import CoreDep
-from runplane.api.service_door import answers, runs
+from runplane.api.dialects import enms, enms_runs
 from runplane.api.service_door.auth import Reader, Runner
 from runplane.api.service_door.body import json_body
 from runplane.api.service_door.errors import ServiceDoorRoute
@@ -32,17 +32,17 @@ RUN_EXAMPLE = {
     }}}},
 )
 async def run_service(request: Request, core: CoreDep, caller: Runner) -> Record:
-    return await runs.run_service(core, caller.instance, await json_body(request))
+    return await enms_runs.run_service(core, caller.instance, await json_body(request))
 
 
 @router.get("/rest/result/{service}/{runtime}", summary="A run's result ('No results yet.')")
 async def result(service: str, runtime: str, core: CoreDep, caller: Reader) -> Record:
-    return await runs.result(core, caller.instance, service, runtime)
+    return await enms_runs.result(core, caller.instance, service, runtime)
 
 
 @router.post("/rest/stop/{runtime}", summary="Stop a run now: kill running targets, abort queued")
 async def stop(runtime: str, core: CoreDep, caller: Runner) -> Record:
-    return await runs.stop(core, caller.instance, runtime)
+    return await enms_runs.stop(core, caller.instance, runtime)
 
 
 @router.get("/rest/logs/{runtime}", summary="A run's log lines after `offset` (tail with it)")
@@ -56,7 +56,7 @@ async def logs(
     )
     return {
         "runtime": runtime,
-        "status": answers.status_name(run.status),
+        "status": enms.status_name(run.status),
         "logs": [
             {"id": line.id, "time": line.created_at.isoformat(), "severity": line.severity,
              "source": line.source, "message": line.message}

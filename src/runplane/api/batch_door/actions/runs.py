@@ -7,9 +7,8 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from runplane.api.batch_door.actions.registry import Action, Params
-from runplane.api.script_door.render import trace_result
-from runplane.api.service_door import answers
-from runplane.api.service_door import runs as service_door_runs
+from runplane.api.dialects import enms, enms_runs
+from runplane.api.dialects.syncano import trace_result
 from runplane.clock import iso_z
 from runplane.core import service_runs
 from runplane.core.access import Role, require
@@ -59,11 +58,11 @@ async def get(context: JobContext, params: RunRef) -> dict[str, Any]:
 async def result(context: JobContext, params: RunRef) -> dict[str, Any]:
     """A service run's summary (as /rest/result), or a single-task run's output."""
     found = await _find(context, params, Role.read)
-    status = answers.status_name(found.status)
+    status = enms.status_name(found.status)
     if not found.is_final:
-        return {"status": status, "result": answers.NO_RESULTS_YET}
+        return {"status": status, "result": enms.NO_RESULTS_YET}
     if found.kind == SERVICE_RUN:
-        return {"status": status, "result": await service_door_runs.summarize(context.core, found)}
+        return {"status": status, "result": await enms_runs.summarize(context.core, found)}
     if found.output is None:  # a run without a first task to show
         return {"status": status, "result": {}}
     return {"status": status, "result": trace_result(found)}
@@ -72,7 +71,7 @@ async def result(context: JobContext, params: RunRef) -> dict[str, Any]:
 async def stop(context: JobContext, params: RunRef) -> dict[str, Any]:
     found = await _find(context, params, Role.run)
     if found.is_final:
-        return {**describe(found), "stopped": False, "message": answers.ALREADY_ENDED}
+        return {**describe(found), "stopped": False, "message": enms.ALREADY_ENDED}
     stopped = await service_runs.stop_run(context.core, found)
     return {**describe(found), "stopped": True, "aborted": stopped.aborted,
             "stopping": stopped.stopping}

@@ -10,7 +10,7 @@ from runplane.api.batch_door.actions.common import ListParams, finished_run, win
 from runplane.api.batch_door.actions.registry import Action, Params
 
 # The answers are the script door's own renderings, so a batch sees what that door shows.
-from runplane.api.script_door import render
+from runplane.api.dialects import syncano
 from runplane.core import runs, scripts
 from runplane.core.access import Role, require
 from runplane.core.job_set import JobContext
@@ -50,12 +50,12 @@ def _given(params: Params, *leave_out: str) -> dict[str, Any]:
 
 async def create(context: JobContext, params: CreateScript) -> dict[str, Any]:
     made = await scripts.create(context.core, context.key, context.instance.name, _given(params))
-    return render.script(made, context.instance.name)
+    return syncano.script(made, context.instance.name)
 
 
 async def get(context: JobContext, params: ScriptId) -> dict[str, Any]:
     found = await scripts.get(context.core, context.key, context.instance.name, params.id)
-    return render.script(found, context.instance.name)
+    return syncano.script(found, context.instance.name)
 
 
 async def list_scripts(context: JobContext, params: ListParams) -> dict[str, Any]:
@@ -67,7 +67,7 @@ async def list_scripts(context: JobContext, params: ListParams) -> dict[str, Any
             context.core, context.key, context.instance.name, after=after, limit=100,
             descending=False,
         )
-        found.extend(render.script(item, context.instance.name, in_list=True)
+        found.extend(syncano.script(item, context.instance.name, in_list=True)
                      for item in page.items)
         if not page.has_more:
             break
@@ -80,7 +80,7 @@ async def update(context: JobContext, params: UpdateScript) -> dict[str, Any]:
         context.core, context.key, context.instance.name, params.id, _given(params, "id"),
         partial=True,
     )
-    return render.script(changed, context.instance.name)
+    return syncano.script(changed, context.instance.name)
 
 
 async def delete(context: JobContext, params: ScriptId) -> dict[str, Any]:
@@ -102,7 +102,7 @@ async def run(context: JobContext, params: RunScript) -> dict[str, Any]:
         )
         run_id = queued.id
     ended = await finished_run(context, run_id)
-    return {**render.trace(ended, instance.name, params.id), "runId": ended.id}
+    return {**syncano.trace(ended, instance.name, params.id), "runId": ended.id}
 
 
 SCRIPT_ACTIONS: dict[str, Action] = {

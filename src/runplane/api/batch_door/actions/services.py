@@ -8,8 +8,8 @@ from pydantic import ConfigDict
 
 from runplane.api.batch_door.actions.common import ListParams, finished_run, window
 from runplane.api.batch_door.actions.registry import Action, Params
-from runplane.api.service_door import runs as service_door_runs
-from runplane.api.service_door.answers import service_fields
+from runplane.api.dialects import enms_runs
+from runplane.api.dialects.enms import service_fields
 from runplane.core import service_runs, services
 from runplane.core.access import Role, require
 from runplane.core.job_set import JobContext
@@ -73,7 +73,7 @@ async def run(context: JobContext, params: ServiceBody) -> dict[str, Any]:
             return {"errors": submitted.errors, "runtime": submitted.run.runtime}
         run_id, errors = submitted.run.id, submitted.errors
     ended = await finished_run(context, run_id)
-    answer = await service_door_runs.summarize(context.core, ended)
+    answer = await enms_runs.summarize(context.core, ended)
     answer["errors"] = errors
     return answer
 

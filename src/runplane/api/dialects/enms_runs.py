@@ -1,11 +1,11 @@
 """The service door's run operations: run_service, result and stop, answered in eNMS's
-shapes (answers.py) from what the core returns."""
+shapes (enms.py) from what the core returns."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runplane.api.service_door import answers
+from runplane.api.dialects import enms
 from runplane.core import service_runs
 from runplane.core.context import Core
 from runplane.core.runs import wait_for_run
@@ -15,7 +15,7 @@ from runplane.model import Instance, Run, Service
 async def summarize(core: Core, run: Run, service: Service | None = None) -> dict[str, Any]:
     """The summary of a finished run (`service`: its service, if the caller has it)."""
     found = await service_runs.outcomes_of(core, run, service)
-    return answers.summary(run, found.outcomes, found.service)
+    return enms.summary(run, found.outcomes, found.service)
 
 
 async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, Any]:
@@ -30,7 +30,7 @@ async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, An
     waited = core.settings.service_sync_wait_seconds
     finished = await wait_for_run(core, run.id, waited, fresh=True)
     if finished is None:
-        return answers.still_running(run, submitted.errors, submitted.service, waited)
+        return enms.still_running(run, submitted.errors, submitted.service, waited)
     answer = await summarize(core, finished, submitted.service)
     answer["errors"] = submitted.errors
     return answer
@@ -41,16 +41,16 @@ async def result(core: Core, instance: Instance, service_name: str, runtime: str
     """eNMS's /rest/result: "No results yet." while running, then the summary."""
     run = await service_runs.find_service_run(core, instance, service_name, runtime)
     if not run.is_final:
-        return {"status": answers.status_name(run.status), "result": answers.NO_RESULTS_YET}
-    return {"status": answers.status_name(run.status), "result": await summarize(core, run)}
+        return {"status": enms.status_name(run.status), "result": enms.NO_RESULTS_YET}
+    return {"status": enms.status_name(run.status), "result": await summarize(core, run)}
 
 
 async def stop(core: Core, instance: Instance, runtime: str) -> dict[str, Any]:
     """Stop a run now: queued targets are aborted, running ones killed by their workers."""
     run = await service_runs.find_run(core, instance, runtime)
     if run.is_final:
-        return {"runtime": runtime, "stopped": False, "status": answers.status_name(run.status),
-                "aborted": [], "stopping": [], "message": answers.ALREADY_ENDED}
+        return {"runtime": runtime, "stopped": False, "status": enms.status_name(run.status),
+                "aborted": [], "stopping": [], "message": enms.ALREADY_ENDED}
     stopped = await service_runs.stop_run(core, run)
     return {
         "runtime": runtime,

@@ -453,7 +453,7 @@ async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
     the batch running for ever: each job without an answer gets the reason, the batch ends,
     and its callback is queued, in the transaction that fails the driver."""
     from runplane.api.batch_door.envelope import JOB_DRIVER_LOST
-    from runplane.core.reaping import reap_and_abandon
+    from runplane.core.reaping import reap
 
     submitted = await submit(core, ready, [device_job("a"), device_job("b")])
     # The first job was answered before the driver was lost.
@@ -467,7 +467,7 @@ async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
         kinds=("batch",),
     )
     assert task.run_id == submitted.run_id
-    _, finished = await core.database.write(reap_and_abandon, utcnow())
+    _, finished = await reap(core)
     assert [run.run_id for run in finished] == [submitted.run_id]
     assert await batches.progress(core, ready, INSTANCE, submitted.async_id) == 100
     answer = await batches.results(core, ready, INSTANCE, submitted.async_id)
@@ -478,7 +478,7 @@ async def test_a_batch_whose_driver_keeps_dying_ends_with_its_jobs_answered(
     entries = await outbox_of(core, submitted.batch_id)
     assert len(entries) == 1 and entries[0].body == answer
     # Reaping again changes nothing (the batch has ended once).
-    assert (await core.database.write(reap_and_abandon, utcnow()))[1] == []
+    assert (await reap(core))[1] == []
 
 
 def single_attempt(conn: Any, run_id: int) -> None:

@@ -134,9 +134,3 @@ def test_core_errors_become_ivvy_envelopes() -> None:
         assert set(shown) == {"errorCode", "message", "specificCode", "additionalMessages"}
     assert from_core(Invalid.field("label", "required")).additional == ["label: required"]
 
-
-def test_the_core_answers_a_lost_driver_as_the_job_set_does() -> None:
-    """The reaper writes the core's copy of the answer (it has no job set at hand)."""
-    from runplane.core.batch_driver import DRIVER_LOST_ANSWER
-
-    assert actions.batch_actions().driver_lost() == DRIVER_LOST_ANSWER

@@ -258,20 +258,7 @@ def _end(conn: Tx, batch: Batch) -> None:
         outbox_store.insert_batch_callback(conn, batch, utcnow())
 
 
-# The answer of a job whose batch lost its driver for good. The engine's reaper fails the
-# driver in a transaction with no core (so no job set) at hand, so the batch door's answer
-# is copied here; tests/unit/test_actions_validation.py checks it equals the job set's
-# `driver_lost()`. It goes once the reaper is given the job set.
-DRIVER_LOST_ANSWER: JobAnswer = {
-    "errorCode": 500,
-    "message": ("The batch stopped before this job: the worker driving it stopped responding "
-                "too many times."),
-    "specificCode": 24208,
-    "additionalMessages": [],
-}
-
-
-def abandon(conn: Tx, run_id: int, answer: JobAnswer = DRIVER_LOST_ANSWER) -> bool:
+def abandon(conn: Tx, run_id: int, answer: JobAnswer) -> bool:
     """In the transaction that failed a batch's driver for good (its lease expired on every
     attempt): every job without an answer gets `answer`, and the batch ends with its
     callback, rather than stay running for ever. False if it had ended already."""

@@ -40,7 +40,7 @@ class Leases:
 
     async def reap(self) -> int:
         """Requeue tasks of dead workers, or fail them once their attempts are used up."""
-        requeued, finished = await reaping.reap(self.core.database)
+        requeued, finished = await reaping.reap(self.core)
         if requeued:
             log.warning("requeued %d task(s) whose worker stopped responding", requeued)
             self.core.signals.work_queued()

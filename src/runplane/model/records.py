@@ -145,7 +145,7 @@ class ClaimedTask:
 
     task_id: int
     run_id: int
-    kind: str  # the run's kind: "script", "service", "batch"
+    kind: str  # the run's kind, a RunKind value
     attempt: int
     instance_id: int
     instance_name: str

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
 
-from runplane.model import RUNNING
+from runplane.model import BATCH_RUN, RUNNING
 from runplane.store.tables import batch_jobs, batches, instances, runs, tasks
 from runplane.store.types import AnyRow
 
@@ -21,7 +21,6 @@ FINISHED = "finished"
 JOB_PENDING = "pending"
 JOB_RUNNING = "running"
 JOB_DONE = "done"
-BATCH_RUN = "batch"
 
 
 @dataclass(frozen=True)

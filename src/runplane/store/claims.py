@@ -27,6 +27,7 @@ from runplane.model import (
     PROCESSING,
     QUEUED,
     RUNNING,
+    SERVICE_RUN,
     ClaimedTask,
     ScriptSpec,
     ServiceSpec,
@@ -237,7 +238,7 @@ def plan_groups(
     """
     groupable = {
         row.id for row in candidates
-        if grouping.size > 1 and row.kind == "service" and row.target is not None
+        if grouping.size > 1 and row.kind == SERVICE_RUN and row.target is not None
         and row.service_type in grouping.service_types
     }
     size = min(grouping.size, max(1, math.ceil(len(candidates) / max(1, slots))))

@@ -11,7 +11,7 @@ from runplane.clock import utcnow
 from runplane.core import instances, runs, scripts
 from runplane.core.context import Core
 from runplane.model import FAILURE, PROCESSING, SUCCESS, ApiKey, Run, TaskResult
-from runplane.store import claims, queue
+from runplane.store import claims, leases, queue
 from runplane.store import instances as instance_store
 from runplane.store import runs as run_store
 from runplane.store.database import Database
@@ -94,7 +94,7 @@ async def test_finishing_the_last_task_ends_the_run(core: Core, admin: ApiKey) -
 async def test_a_worker_that_lost_its_lease_cannot_record(core: Core, admin: ApiKey) -> None:
     await queue_runs(core, admin, 1)
     [task_id] = await claim(core, "w1", 1, lease=-1)  # already expired
-    assert await core.database.write(queue.requeue_expired, now=utcnow()) == 1
+    assert await core.database.write(leases.requeue_expired, now=utcnow()) == 1
     [again] = await claim(core, "w2", 1)
     assert again == task_id
     stale = await core.database.write(
@@ -114,7 +114,7 @@ async def test_expired_lease_on_the_last_attempt_fails_with_a_clear_error(
     for attempt in range(core.settings.max_attempts):
         claimed = await claim(core, f"dead-worker-{attempt}", 1, lease=-1)
         assert len(claimed) == 1
-        _, finished = await core.database.write(queue.reap, now=utcnow())
+        _, finished = await core.database.write(leases.reap, now=utcnow())
     assert [item.run_id for item in finished] == [run_id]
     run = await core.database.read(run_store.get_run, run_id, with_output=True)
     assert run is not None and run.status == FAILURE
@@ -127,12 +127,12 @@ async def test_renewing_keeps_a_lease_alive(core: Core, admin: ApiKey) -> None:
     held_ids = await claim(core, "w1", 2, lease=0.5)
     # Only the tasks it names: a lease the worker lost track of is left to expire.
     held = await core.database.write(
-        queue.renew_leases, owner="w1", task_ids=held_ids[:1],
+        leases.renew_leases, owner="w1", task_ids=held_ids[:1],
         lease_until=utcnow() + timedelta(seconds=60),
     )
     assert held == 1
     later = utcnow() + timedelta(seconds=5)
-    assert await core.database.write(queue.requeue_expired, now=later) == 1  # the other
+    assert await core.database.write(leases.requeue_expired, now=later) == 1  # the other
 
 
 async def test_release_gives_tasks_back_without_spending_an_attempt(

@@ -10,7 +10,7 @@ from runplane.core import batch_driver
 from runplane.core.context import Core
 from runplane.core.job_set import JobAnswer
 from runplane.model import RunKind
-from runplane.store import queue
+from runplane.store import leases
 from runplane.store.queue import FinishedRun
 from runplane.store.unit import Tx
 
@@ -18,10 +18,10 @@ Reaped = tuple[int, list[FinishedRun]]  # how many were requeued, and the runs t
 
 
 def reap_and_abandon(conn: Tx, now: datetime, lost: JobAnswer | None) -> Reaped:
-    """Expired leases requeued or failed (queue.reap); a batch whose driver failed for good
+    """Expired leases requeued or failed (leases.reap); a batch whose driver failed for good
     ends in the same transaction, its unanswered jobs answered `lost` (the batch door's
     words for it). Without them (no job set attached) such a reap rolls back."""
-    requeued, finished = queue.reap(conn, now=now)
+    requeued, finished = leases.reap(conn, now=now)
     for run in finished:
         if run.run is not None and run.run.kind == RunKind.BATCH:
             if lost is None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from runplane.clock import utcnow
 from runplane.model import ClaimedTask, TaskResult
-from runplane.store import claims, queue
+from runplane.store import claims, leases, queue
 from runplane.store.claims import Claimed, Grouping
 from runplane.store.database import Database
 from runplane.store.queue import Recorded
@@ -124,13 +124,13 @@ class TaskQueue:
         """Extend the leases on `task_ids`; answers how many are still ours."""
         lease_until = utcnow() + timedelta(seconds=self.terms.seconds)
         return await self.database.write_small(
-            queue.renew_leases, owner=self.terms.owner, task_ids=task_ids,
+            leases.renew_leases, owner=self.terms.owner, task_ids=task_ids,
             lease_until=lease_until,
         )
 
     async def stopped(self) -> list[int]:
         """Tasks we run whose run was asked to stop."""
-        return await self.database.read_small(queue.stopped_tasks, owner=self.terms.owner)
+        return await self.database.read_small(leases.stopped_tasks, owner=self.terms.owner)
 
     async def release(self) -> int:
         """Give back every task we hold, its attempt not counted (a clean shutdown)."""

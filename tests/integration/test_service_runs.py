@@ -98,12 +98,14 @@ async def test_stopping_a_run_with_only_queued_targets_aborts_it_at_once(
 
 async def test_unknown_targets_queue_no_run(core: Core, instance: Instance) -> None:
     submitted = await service_runs.submit(
-        core, instance, {"name": "frozen", "devices": ["ghost"], "async": True})
+        core, instance, service_door.run_request(
+            {"name": "frozen", "devices": ["ghost"], "async": True}))
     assert submitted.run is None
     assert submitted.errors == ["No device with the name 'ghost'"]
     # Ignoring invalid targets when none is valid leaves nothing to run.
     ignored = await service_runs.submit(
-        core, instance, {"name": "frozen", "pools": ["nope"], "ignore_invalid_targets": True})
+        core, instance, service_door.run_request(
+            {"name": "frozen", "pools": ["nope"], "ignore_invalid_targets": True}))
     assert ignored.run is None
     assert ignored.errors == ["No pool with the name 'nope'"]
     count = await core.database.read(lambda conn: conn.execute(

@@ -6,6 +6,7 @@ the door renders what these return in its dialect (api/dialects/enms.py).
 A run of a service is one run with one task per target device (`per_device`), or one task
 (`once`, or a service without targets). Targets come from the request's `devices`, `pools`
 and `ip_addresses` taken together, or, when none of them is given, from the service's own.
+What a client sent is read into a RunRequest by its door (api/dialects/enms_runs.py).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from runplane.store import services as service_store
 from runplane.store.unit import Tx
 
 TARGET_KEYS = ("devices", "pools", "ip_addresses")
-# runplane's own key of a run_service body: POST the ended run there (signed, retried).
-CALLBACK_KEY = "callback_url"
+# Where a callback URL the request carries is named in errors about it.
+CALLBACK_FIELD = "callback_url"
 RUNTIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 # Up to this many targets a run's lookups and insert are small units (database.py).
 SMALL_UNIT_ROWS = 64
@@ -52,12 +53,18 @@ def new_runtime(now: datetime, bump: int = 0) -> str:
     return (now + timedelta(microseconds=bump)).strftime(RUNTIME_FORMAT)
 
 
-def _flag(body: dict[str, Any], key: str) -> bool:
-    """A boolean of the body; clients may send it as a string ("false" must mean false)."""
-    value = body.get(key, False)
-    if isinstance(value, str):
-        return value.lower() in ("true", "1", "yes")
-    return bool(value)
+@dataclass(frozen=True)
+class RunRequest:
+    """A request to run the service named `service`: on the targets given (the lists under
+    TARGET_KEYS, as sent; none: the service's own), with `payload` over the service's initial
+    payload; POST the ended run to `callback_url` (as sent: checked here) if given."""
+
+    service: Any
+    targets: dict[str, Any]
+    payload: dict[str, Any]
+    ignore_invalid_targets: bool = False
+    callback_url: Any = None
+    wait: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,17 +77,16 @@ class Submitted:
     wait: bool = False
 
 
-async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | None = None
-                 ) -> Submitted:
+async def submit(core: Core, instance: Instance, request: RunRequest, *,
+                 link: RunLink | None = None) -> Submitted:
     """Validate, resolve targets and queue the run (nothing runs when a target is unknown).
 
     `link` runs inside the transaction that makes the run (a batch job records the run it
     started, atomically)."""
-    if not isinstance(body, dict):
-        raise Invalid.field("non_field_errors", "The body must be a JSON object.")
-    name = service_core.checked_name(body.get("name"))
-    given = {name: body.get(name) for name in TARGET_KEYS if body.get(name) not in (None, [])}
-    ignore_invalid = _flag(body, "ignore_invalid_targets")
+    name = service_core.checked_name(request.service)
+    given = {key: value for key, value in request.targets.items()
+             if key in TARGET_KEYS and value not in (None, [])}
+    ignore_invalid = request.ignore_invalid_targets
     limit = core.settings.max_targets
 
     def look_up(conn: Tx) -> tuple[Service, ResolvedTargets]:
@@ -111,22 +117,21 @@ async def submit(core: Core, instance: Instance, body: Any, *, link: RunLink | N
     if len(resolved.devices) > core.settings.max_targets:
         raise TooLarge("targets", core.settings.max_targets)
     callback_url = None
-    if body.get(CALLBACK_KEY) is not None:
+    if request.callback_url is not None:
         callback_url = await check_callback_url(
-            body[CALLBACK_KEY], configured_networks(core.settings.callback_denied_networks),
-            field=CALLBACK_KEY,
+            request.callback_url, configured_networks(core.settings.callback_denied_networks),
+            field=CALLBACK_FIELD,
         )
-    run = await _queue_run(core, instance, service, resolved.devices, body, link, callback_url)
-    # The seed: async defaults to false.
-    return Submitted(errors=resolved.errors, run=run, service=service,
-                     wait=not _flag(body, "async"))
+    run = await _queue_run(core, instance, service, resolved.devices, request.payload, link,
+                           callback_url)
+    return Submitted(errors=resolved.errors, run=run, service=service, wait=request.wait)
 
 
 async def _queue_run(
     core: Core, instance: Instance, service: Service, devices: list[Target],
-    body: dict[str, Any], link: RunLink | None = None, callback_url: str | None = None,
+    given: dict[str, Any], link: RunLink | None = None, callback_url: str | None = None,
 ) -> Run:
-    payload = {**service.initial_payload, **body}
+    payload = {**service.initial_payload, **given}
     per_device = service.run_method == "per_device" and devices
     targets: list[str | None] = [device.name for device in devices] if per_device else [None]
     target_data = [device.attributes for device in devices] if per_device else [None]

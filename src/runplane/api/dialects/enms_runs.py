@@ -9,6 +9,7 @@ from runplane.api.dialects import enms
 from runplane.core import service_runs
 from runplane.core.context import Core
 from runplane.core.runs import wait_for_run
+from runplane.errors import Invalid
 from runplane.model import Instance, Run, Service
 
 
@@ -18,9 +19,33 @@ async def summarize(core: Core, run: Run, service: Service | None = None) -> dic
     return enms.summary(run, found.outcomes, found.service)
 
 
+def _flag(body: dict[str, Any], key: str) -> bool:
+    """A boolean of the body; clients may send it as a string ("false" must mean false)."""
+    value = body.get(key, False)
+    if isinstance(value, str):
+        return value.lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def run_request(body: Any) -> service_runs.RunRequest:
+    """A run_service body as the core takes it: the whole body is the run's payload (eNMS
+    hands its code the request), `async` defaults to false (the seed), and runplane's own
+    `callback_url` names where the ended run is POSTed."""
+    if not isinstance(body, dict):
+        raise Invalid.field("non_field_errors", "The body must be a JSON object.")
+    return service_runs.RunRequest(
+        service=body.get("name"),
+        targets={key: body.get(key) for key in service_runs.TARGET_KEYS},
+        payload=body,
+        ignore_invalid_targets=_flag(body, "ignore_invalid_targets"),
+        callback_url=body.get(service_runs.CALLBACK_FIELD),
+        wait=not _flag(body, "async"),
+    )
+
+
 async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, Any]:
     """eNMS's /rest/run_service: the async answer at once, or the sync answer when done."""
-    submitted = await service_runs.submit(core, instance, body)
+    submitted = await service_runs.submit(core, instance, run_request(body))
     if submitted.run is None:
         return {"errors": submitted.errors}
     run = submitted.run

@@ -65,8 +65,9 @@ async def run(context: JobContext, params: ServiceBody) -> dict[str, Any]:
     errors: list[str] = []
     if run_id is None:
         require(context.key, Role.run, context.instance)
-        submitted = await service_runs.submit(context.core, context.instance,
-                                              params.model_dump(), link=context.link)
+        submitted = await service_runs.submit(
+            context.core, context.instance, enms_runs.run_request(params.model_dump()),
+            link=context.link)
         if submitted.run is None:
             return {"errors": submitted.errors}
         if not submitted.wait:

@@ -18,4 +18,3 @@ async def start_sender(core: Core) -> Sender:
                     name=f"{worker_name()}:sender")
     await sender.start()
     return sender
-

@@ -15,9 +15,9 @@ from standardwebhooks import Webhook
 from runplane.clock import utcnow
 from runplane.core import batches, instances, runs, scripts
 from runplane.core.context import Core
+from runplane.core.webhooks import message_id
 from runplane.delivery import sender as sender_module
 from runplane.delivery.sender import Sender
-from runplane.delivery.signing import message_id
 from runplane.errors import Invalid
 from runplane.model import ApiKey
 from runplane.model.callbacks import Rendered

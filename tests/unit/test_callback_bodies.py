@@ -12,9 +12,9 @@ import pytest
 from runplane.delivery.bodies import render
 from runplane.model import TaskOutput
 from runplane.model.callbacks import (
+    AnsweredJob,
     BatchReport,
     CallbackRecord,
-    JobAnswer,
     Rendered,
     RunReport,
     TargetStatus,
@@ -41,8 +41,8 @@ SERVICE_RUN = RunReport(
              TargetStatus("r3", "success")),
 )
 BATCH = BatchReport(async_id="ab" * 16, jobs=(
-    JobAnswer("device", "create", {"name": "r1", "vendor": "Cisco"}, {"name": "r1", "id": 1}),
-    JobAnswer("pool", "get", {"name": "p"}, {"success": False, "specificCode": 24205}),
+    AnsweredJob("device", "create", {"name": "r1", "vendor": "Cisco"}, {"name": "r1", "id": 1}),
+    AnsweredJob("pool", "get", {"name": "p"}, {"success": False, "specificCode": 24205}),
 ))
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from standardwebhooks import Webhook
 
 from runplane.clock import utcnow
+from runplane.core import webhooks
 from runplane.delivery import signing
 from runplane.delivery.sender import backoff, judge
 from runplane.settings import Settings
@@ -46,13 +47,13 @@ def test_retry_after_is_honoured_up_to_the_max_delay() -> None:
 
 
 def test_signatures_verify_with_the_standard_webhooks_library() -> None:
-    secret = signing.new_secret()
-    assert secret.startswith("whsec_") and secret != signing.new_secret()
+    secret = webhooks.new_secret()
+    assert secret.startswith("whsec_") and secret != webhooks.new_secret()
     body = '{"asyncId":"abc","results":[]}'
-    headers = signing.headers(secret, signing.message_id(7), utcnow(), body)
+    headers = signing.headers(secret, webhooks.message_id(7), utcnow(), body)
     assert headers["webhook-id"] == "msg_runplane_7"
     assert Webhook(secret).verify(body, headers) == {"asyncId": "abc", "results": []}
-    other = signing.new_secret()
+    other = webhooks.new_secret()
     try:
         Webhook(other).verify(body, headers)
     except Exception as error:  # the library's WebhookVerificationError

@@ -51,4 +51,3 @@ def test_performers_and_their_registry_import_no_cycle() -> None:
         assert "runplane.engine.performer_registry" not in imported(ENGINE / f"{name}.py")
     for name in ("performers", "performer_registry"):
         assert imported(ENGINE / f"{name}.py", local_only=True) == set()
-

@@ -1,5 +1,6 @@
 """Validating a service (core/services.checked_fields) without a database: types, bounds, code,
-and the eNMS fields runplane does not use, kept in `properties` and given back by as_dict."""
+and the eNMS fields runplane does not use, kept in `properties` and given back by the eNMS
+dialect's service_fields."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runplane.api.dialects.enms import service_fields as as_dict
+from runplane.api.dialects.enms import service_fields
 from runplane.core import services
 from runplane.core.services import DEFAULTS, checked_fields
 from runplane.errors import Invalid, NotFound
@@ -224,9 +225,9 @@ async def test_extra_enms_fields_are_kept_in_properties_and_bookkeeping_dropped(
     assert "id" not in fields and "name" not in fields and "scoped_name" not in fields
 
 
-async def test_as_dict_flattens_properties_beside_the_fields() -> None:
+async def test_service_fields_flattens_properties_beside_the_fields() -> None:
     saved = service(properties=ENMS_EXTRAS, script_id=None, devices=["Washington"])
-    shown = as_dict(saved)
+    shown = service_fields(saved)
     assert {key: shown[key] for key in ENMS_EXTRAS} == ENMS_EXTRAS
     assert shown["name"] == "svc"
     assert shown["script"] is None
@@ -234,7 +235,7 @@ async def test_as_dict_flattens_properties_beside_the_fields() -> None:
     assert shown["source_code"] == SNIPPET
     assert "properties" not in shown and "script_id" not in shown
     # A property named like a field never hides the field.
-    clash = as_dict(service(properties={"max_processes": "lots"}, max_processes=5))
+    clash = service_fields(service(properties={"max_processes": "lots"}, max_processes=5))
     assert clash["max_processes"] == 5
 
 

@@ -69,9 +69,7 @@ async def patiently(what: str, step: Callable[[], Awaitable[T]]) -> T:
 async def open_driver(core: Core, run_id: int, meta: dict[str, Any], task_id: int, owner: str
                       ) -> tuple[Driver, list[BatchJob]] | None:
     """The batch this run drives, marked started, and its jobs; None if it is gone."""
-    jobs = core.batch_jobs
-    if jobs is None:
-        raise RuntimeError("no batch actions attached to the core (Core.batch_jobs)")
+    jobs = core.jobs()
 
     def load(conn: Tx
              ) -> tuple[Batch, Instance | None, ApiKey | None, list[BatchJob]] | None:

@@ -32,6 +32,12 @@ class Core:
     # wired: a worker drives batches only with them.
     batch_jobs: JobSet | None = None
 
+    def jobs(self) -> JobSet:
+        """The batch actions; a worker may not start without them (engine/runner.py)."""
+        if self.batch_jobs is None:
+            raise RuntimeError("no batch actions attached to the core (Core.batch_jobs)")
+        return self.batch_jobs
+
 
 async def open_core(settings: Settings, *, pooled: bool = True) -> Core:
     """Connect to an already migrated database and load (or create) the key secret."""

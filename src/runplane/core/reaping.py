@@ -8,7 +8,7 @@ from datetime import datetime
 from runplane.clock import utcnow
 from runplane.core import batch_driver
 from runplane.core.context import Core
-from runplane.core.job_set import JobAnswer
+from runplane.core.job_set import JobSet
 from runplane.model import RunKind
 from runplane.store import leases
 from runplane.store.queue import FinishedRun
@@ -17,20 +17,15 @@ from runplane.store.unit import Tx
 Reaped = tuple[int, list[FinishedRun]]  # how many were requeued, and the runs that ended
 
 
-def reap_and_abandon(conn: Tx, now: datetime, lost: JobAnswer | None) -> Reaped:
+def reap_and_abandon(conn: Tx, now: datetime, jobs: JobSet) -> Reaped:
     """Expired leases requeued or failed (leases.reap); a batch whose driver failed for good
-    ends in the same transaction, its unanswered jobs answered `lost` (the batch door's
-    words for it). Without them (no job set attached) such a reap rolls back."""
+    ends in the same transaction, its unanswered jobs answered in the batch door's words."""
     requeued, finished = leases.reap(conn, now=now)
     for run in finished:
         if run.run is not None and run.run.kind == RunKind.BATCH:
-            if lost is None:
-                raise RuntimeError("no batch actions attached to the core (Core.batch_jobs)")
-            batch_driver.abandon(conn, run.run_id, lost)
+            batch_driver.abandon(conn, run.run_id, jobs.driver_lost())
     return requeued, finished
 
 
 async def reap(core: Core) -> Reaped:
-    jobs = core.batch_jobs
-    lost = jobs.driver_lost() if jobs is not None else None
-    return await core.database.write(reap_and_abandon, utcnow(), lost)
+    return await core.database.write(reap_and_abandon, utcnow(), core.jobs())

@@ -146,12 +146,13 @@ async def checked_fields(
     if validation.encoded_size(properties) > settings.config_max_bytes:
         raise TooManyProperties(settings.config_max_bytes)
     fields["properties"] = properties
-    merged = {**DEFAULTS, **(_as_fields(current) if current else {}), **fields}
+    merged = {**DEFAULTS, **(as_fields(current) if current else {}), **fields}
     _check_code(merged)
     return fields if current else merged
 
 
-def _as_fields(service: Service) -> dict[str, Any]:
+def as_fields(service: Service) -> dict[str, Any]:
+    """The service's own fields (those a create or update sets)."""
     return {name: getattr(service, name) for name in DEFAULTS}
 
 

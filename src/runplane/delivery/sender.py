@@ -27,6 +27,7 @@ import httpx
 
 from runplane import __version__
 from runplane.clock import utcnow
+from runplane.core import webhooks
 from runplane.core.callback_urls import RefusedUrl, check_callback_url, configured_networks
 from runplane.delivery import retention, signing
 from runplane.delivery.bodies import render
@@ -187,7 +188,7 @@ class Sender:
         if entry.secret:
             return entry.secret
         return await self.database.write(
-            store.webhook_secret, entry.instance_id, signing.new_secret(),
+            store.webhook_secret, entry.instance_id, webhooks.new_secret(),
         )
 
     async def _attempt(self, entry: OutboxEntry) -> None:
@@ -222,7 +223,7 @@ class Sender:
         except RefusedUrl as refused:
             return Posted(None, f"refused: {refused.reason}", refused=True)
         headers = {
-            **signing.headers(secret, signing.message_id(entry.id), at, body),
+            **signing.headers(secret, webhooks.message_id(entry.id), at, body),
             "content-type": "application/json",
         }
         assert self._client is not None

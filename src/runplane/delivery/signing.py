@@ -11,10 +11,6 @@ from datetime import datetime
 
 from standardwebhooks import Webhook
 
-from runplane.core.webhooks import SECRET_PREFIX, message_id, new_secret
-
-__all__ = ["SECRET_PREFIX", "headers", "message_id", "new_secret"]
-
 
 def headers(secret: str, msg_id: str, sent_at: datetime, body: str) -> dict[str, str]:
     """The three headers for `body` (the exact bytes sent, as text)."""

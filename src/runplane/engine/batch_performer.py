@@ -1,4 +1,5 @@
-"""Performing a batch's driver task: its jobs in order through the action registry.
+"""Performing a batch's driver task: its jobs in order through the core's job set
+(core/job_set.py: the batch door's actions, attached at wiring).
 
 The batch lives in the store (core/batch_driver.py); this performer only walks it and
 reports the driver task's result, which the worker records as for any task.

@@ -76,10 +76,6 @@ class Lanes:
         """Whether slots are held for runs still being made."""
         return any(lane.reserved for lane in self._lanes)
 
-    def wake_all(self) -> None:
-        for lane in self._lanes:
-            lane.wakeup.set()
-
     # Running tasks ------------------------------------------------------------------------
 
     def start(self, lane: Lane, groups: list[list[ClaimedTask]]) -> None:

@@ -77,6 +77,8 @@ class Leases:
                 await self.reap()
             except StoreUnavailable as error:
                 log.warning("reaping expired leases failed: %s", error)
+            except Exception:  # a bug of ours: said, and the reaper lives on
+                log.exception("reaping expired leases failed")
             await asyncio.sleep(period)
 
     async def _stop_loop(self) -> None:

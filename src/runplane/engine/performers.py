@@ -2,7 +2,8 @@
 
 A performer takes a claimed task and answers its result; it never records it (the worker
 does, under its lease). Scripts and service targets execute in a child process through the
-executor; a batch is driven in-process, calling core actions one after the other.
+executor; a batch is driven in-process, calling the batch door's actions (the core's job
+set, core/job_set.py) one after the other.
 
 This module holds only what performers share with the worker (their context and type, and
 which lane each kind runs in); which performer serves which kind is built in

@@ -20,7 +20,8 @@ def make_executor(settings: Settings) -> Executor:
 
 async def start_worker(core: Core) -> Worker:
     """The worker of this process, started; runs made here are handed to its lanes at once
-    (core/handoff.py) until it begins to stop."""
+    (core/handoff.py) until it begins to stop. The batch actions must be attached first."""
+    core.jobs()  # fails here, not in the reaper or at the first batch
     worker = Worker(core, make_executor(core.settings), performers_by_kind(),
                     slots=core.settings.workers)
     await worker.start()
@@ -33,4 +34,3 @@ async def start_worker(core: Core) -> Worker:
 
     worker.on_stopping.append(detach)
     return worker
-

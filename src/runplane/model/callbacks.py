@@ -43,7 +43,7 @@ class RunReport:
 
 
 @dataclass(frozen=True)
-class JobAnswer:
+class AnsweredJob:
     """One job of a batch: the call it made and the answer it got."""
 
     namespace: str
@@ -57,7 +57,7 @@ class BatchReport:
     """A finished batch: every job's answer, in order."""
 
     async_id: str
-    jobs: tuple[JobAnswer, ...]
+    jobs: tuple[AnsweredJob, ...]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ DEFAULT_INSTANCE_DESCRIPTION = "Created at first start."
 
 T = TypeVar("T")
 
+
 @dataclass(frozen=True)
 class Instance:
     id: int

@@ -15,9 +15,9 @@ from sqlalchemy import Connection, and_, select
 
 from runplane.model import RunKind, TaskOutput
 from runplane.model.callbacks import (
+    AnsweredJob,
     BatchReport,
     CallbackRecord,
-    JobAnswer,
     Rendered,
     RunReport,
     TargetStatus,
@@ -84,7 +84,7 @@ def _targets(conn: Connection, run_id: int) -> tuple[TargetStatus, ...]:
 
 def batch_report(conn: Connection, batch_id: int, async_id: str) -> BatchReport:
     return BatchReport(async_id=async_id, jobs=tuple(
-        JobAnswer(job.namespace, job.action, job.params, job.response)
+        AnsweredJob(job.namespace, job.action, job.params, job.response)
         for job in jobs_of(conn, batch_id)
     ))
 
@@ -125,7 +125,7 @@ def decode(subject: str, document: Any) -> CallbackRecord:
     kept = dict(document[RECORD])
     if subject == BATCH_SUBJECT:
         return BatchReport(async_id=kept["async_id"],
-                           jobs=tuple(JobAnswer(**job) for job in kept["jobs"]))
+                           jobs=tuple(AnsweredJob(**job) for job in kept["jobs"]))
     if subject == RUN_SUBJECT:
         for name in _RUN_TIMES:
             kept[name] = _moment(kept[name])

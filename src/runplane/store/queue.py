@@ -104,7 +104,6 @@ _RUN_ENDED = Prepared(
 )
 
 
-
 @dataclass(frozen=True)
 class _Ended:
     """A task recorded as ended: what counting it in its run needs."""

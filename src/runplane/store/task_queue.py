@@ -1,4 +1,5 @@
-"""The queue as a worker uses it: one narrow interface over claims.py and queue.py.
+"""The queue as a worker uses it: one narrow interface over claims.py, queue.py and
+leases.py.
 
 The worker (engine/) and the handoff of runs made in its process (core/handoff.py) take
 tasks through it: claim, finish (and, in the same transaction, claim what takes the slot

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from runplane.core.services import DEFAULTS
+from runplane.core.services import as_fields
 from runplane.model import ABORTED, FINAL_STATUSES, SUCCESS, Run, Service, TargetOutcome
 
 NO_RESULTS_YET = "No results yet."
@@ -20,8 +20,7 @@ ALREADY_ENDED = "The run had already ended."
 
 def service_fields(service: Service) -> dict[str, Any]:
     """The service as eNMS clients read it back (properties flattened beside the fields)."""
-    body = {**service.properties, **{name: getattr(service, name) for name in DEFAULTS},
-            "name": service.name}
+    body = {**service.properties, **as_fields(service), "name": service.name}
     body["script"] = body.pop("script_id")
     del body["properties"]
     return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.core import callback_urls as url_guard
+from runplane.core import callback_urls
 from runplane.core.callback_urls import RefusedUrl, check_callback_url, parse_networks
 from runplane.settings import Settings
 
@@ -59,7 +59,7 @@ async def test_a_name_is_judged_by_every_address_it_resolves_to(
     async def resolves(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "169.254.169.254"]
 
-    monkeypatch.setattr(url_guard, "resolve", resolves)
+    monkeypatch.setattr(callback_urls, "resolve", resolves)
     with pytest.raises(RefusedUrl) as refused:
         await check_callback_url("https://rebinding.example/x", DEFAULT)
     assert "169.254.169.254" in refused.value.reason

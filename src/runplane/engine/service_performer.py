@@ -16,10 +16,8 @@ from runplane.engine.script_performer import (
     script_timeout,
     task_result,
 )
-from runplane.model import FAILURE, SUCCESS, ClaimedTask, ServiceSpec, TaskResult
+from runplane.model import FAILURE, RESULT_NOT_SET, SUCCESS, ClaimedTask, ServiceSpec, TaskResult
 from runplane.settings import Settings
-
-RESULT_NOT_SET = "Result not set by user code on service instance"
 
 
 def timeout_of(service: ServiceSpec, settings: Settings) -> float:

@@ -30,6 +30,7 @@ from runplane.model.statuses import (
     PENDING,
     PROCESSING,
     QUEUED,
+    RESULT_NOT_SET,
     RUNNING,
     SCRIPT_RUN,
     SERVICE_RUN,
@@ -42,8 +43,9 @@ from runplane.model.statuses import (
 
 __all__ = [
     "ABORTED", "BATCH_RUN", "DEFAULT_INSTANCE", "DEFAULT_INSTANCE_DESCRIPTION", "DEVICE_COLUMNS",
-    "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED", "RUNNING", "SCRIPT_RUN",
-    "SERVICE_RUN", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device", "Instance", "LogLine",
-    "Page", "Pool", "Run", "RunKind", "RunStatus", "Script", "ScriptEndpoint", "ScriptSpec",
-    "Service", "ServiceSpec", "Target", "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
+    "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED", "RESULT_NOT_SET", "RUNNING",
+    "SCRIPT_RUN", "SERVICE_RUN", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device",
+    "Instance", "LogLine", "Page", "Pool", "Run", "RunKind", "RunStatus", "Script",
+    "ScriptEndpoint", "ScriptSpec", "Service", "ServiceSpec", "Target", "TargetOutcome",
+    "TaskOutput", "TaskResult", "TaskState",
 ]

@@ -35,6 +35,10 @@ class RunKind(StrEnum):
     BATCH = "batch"
 
 
+# The error of a snippet service's task whose code set no results (eNMS's words, which its
+# clients match on): written by the engine, shown by the service door.
+RESULT_NOT_SET = "Result not set by user code on service instance"
+
 # Module-level names for the hot paths and for brevity at call sites.
 PENDING = RunStatus.PENDING
 PROCESSING = RunStatus.PROCESSING

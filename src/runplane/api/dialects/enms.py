@@ -11,10 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 from runplane.core.services import as_fields
-from runplane.model import ABORTED, FINAL_STATUSES, SUCCESS, Run, Service, TargetOutcome
+from runplane.model import (
+    ABORTED,
+    FINAL_STATUSES,
+    RESULT_NOT_SET,
+    SUCCESS,
+    Run,
+    Service,
+    TargetOutcome,
+)
 
 NO_RESULTS_YET = "No results yet."
-RESULT_NOT_SET = "Result not set by user code on service instance"
 ALREADY_ENDED = "The run had already ended."
 
 

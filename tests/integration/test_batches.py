@@ -34,6 +34,8 @@ from runplane.engine.runner import start_worker
 from runplane.engine.worker import Worker
 from runplane.errors import StoreUnavailable
 from runplane.model import SUCCESS, ApiKey, ClaimedTask
+from runplane.model.batches import JOB_RUNNING, Batch
+from runplane.model.callbacks import CALLBACK_PENDING
 from runplane.store import batches as batch_store
 from runplane.store import claims, queue
 from runplane.store import outbox as outbox_store
@@ -76,7 +78,7 @@ async def wait_finished(core: Core, key: ApiKey, async_id: str, timeout: float =
     return await batches.results(core, key, INSTANCE, async_id)
 
 
-async def batch_record(core: Core, submitted: batches.Submitted) -> batch_store.Batch:
+async def batch_record(core: Core, submitted: batches.Submitted) -> Batch:
     found = await core.database.read(batch_store.batch_by_id, submitted.batch_id)
     assert found is not None
     return found
@@ -119,7 +121,7 @@ async def test_jobs_run_in_order_and_the_callback_is_queued_with_the_end(
     batch = await batch_record(core, submitted)
     entries = await outbox_of(core, batch.id)
     assert len(entries) == 1 and entries[0].url == CALLBACK
-    assert entries[0].body == answer and entries[0].status == outbox_store.PENDING
+    assert entries[0].body == answer and entries[0].status == CALLBACK_PENDING
     # The driver's task is recorded by its worker just after the batch's last commit.
     driver = await runs.wait_for_run(core, submitted.run_id, 30)
     assert driver is not None and driver.status == SUCCESS
@@ -355,7 +357,7 @@ async def test_a_resumed_driver_skips_answered_jobs_and_waits_for_the_run_it_sta
         if jobs[2].run_id is not None:
             break
         await asyncio.sleep(0.02)
-    assert jobs[2].run_id is not None and jobs[2].status == batch_store.JOB_RUNNING
+    assert jobs[2].run_id is not None and jobs[2].status == JOB_RUNNING
     driving.cancel()  # the driver dies mid-job
     await asyncio.gather(driving, return_exceptions=True)
     assert await core.database.write(queue.release, owner="driver-1", now=utcnow()) == 1

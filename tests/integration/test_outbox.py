@@ -20,7 +20,14 @@ from runplane.delivery import sender as sender_module
 from runplane.delivery.sender import Sender
 from runplane.errors import Invalid
 from runplane.model import ApiKey
-from runplane.model.callbacks import Rendered
+from runplane.model.callbacks import (
+    CALLBACK_DELIVERED,
+    CALLBACK_FAILED,
+    CALLBACK_PENDING,
+    Attempt,
+    OutboxEntry,
+    Rendered,
+)
 from runplane.process import start_sender, start_worker
 from runplane.store import outbox as store
 from tests.support.receiver import DROP, Receiver
@@ -53,8 +60,8 @@ async def queue_callback(core: Core, instance_id: int, url: str, body: Any = Non
     )
 
 
-async def entry_state(core: Core, entry_id: int) -> tuple[store.OutboxEntry, list[store.Attempt]]:
-    def state(conn: Any) -> tuple[store.OutboxEntry, list[store.Attempt]]:
+async def entry_state(core: Core, entry_id: int) -> tuple[OutboxEntry, list[Attempt]]:
+    def state(conn: Any) -> tuple[OutboxEntry, list[Attempt]]:
         entries = {entry.id: entry for entry in store.entries_for(conn, "test", 1)}
         return entries[entry_id], store.attempts_of(conn, entry_id)
 
@@ -62,11 +69,11 @@ async def entry_state(core: Core, entry_id: int) -> tuple[store.OutboxEntry, lis
 
 
 async def wait_settled(core: Core, entry_id: int, timeout: float = 30
-                       ) -> tuple[store.OutboxEntry, list[store.Attempt]]:
+                       ) -> tuple[OutboxEntry, list[Attempt]]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         entry, attempts = await entry_state(core, entry_id)
-        if entry.status != store.PENDING:
+        if entry.status != CALLBACK_PENDING:
             return entry, attempts
         assert asyncio.get_running_loop().time() < deadline, (entry, attempts)
         await asyncio.sleep(0.02)
@@ -92,7 +99,7 @@ async def test_down_then_500_three_times_then_200_delivers_once_with_every_attem
         entry, attempts = await wait_settled(core, entry_id)
         await asyncio.sleep(0.5)  # time enough for a wrongful resend
         received = receiver.requests
-    assert entry.status == store.DELIVERED and entry.delivered_at is not None
+    assert entry.status == CALLBACK_DELIVERED and entry.delivered_at is not None
     assert [attempt.status_code for attempt in attempts] == [None, 500, 500, 500, 200]
     assert all(attempt.duration_ms >= 0 for attempt in attempts)
     assert [request.answered for request in received] == [500, 500, 500, 200]
@@ -123,7 +130,7 @@ async def test_a_refusing_receiver_is_given_up_on_at_once_saying_why(
         entry, attempts = await wait_settled(core, entry_id)
         await asyncio.sleep(0.3)
         assert len(receiver.requests) == 1
-    assert entry.status == store.FAILED
+    assert entry.status == CALLBACK_FAILED
     assert [attempt.status_code for attempt in attempts] == [410]
     assert "HTTP 410" in (entry.last_error or "") and "not retried" in (entry.last_error or "")
 
@@ -138,7 +145,8 @@ async def test_retried_statuses_and_dropped_connections_until_attempts_run_out(
         await asyncio.sleep(0.3)
         assert len(receiver.requests) == 4
     assert [attempt.status_code for attempt in attempts] == [408, 429, None, 503]
-    assert entry.status == store.FAILED and "gave up after 4 attempt(s)" in (entry.last_error or "")
+    assert entry.status == CALLBACK_FAILED
+    assert "gave up after 4 attempt(s)" in (entry.last_error or "")
 
 
 async def test_a_slow_receiver_times_out_and_is_retried(
@@ -151,7 +159,7 @@ async def test_a_slow_receiver_times_out_and_is_retried(
         entry, attempts = await wait_settled(core, entry_id)
     assert [attempt.error for attempt in attempts] == ["timed out after 0.3 s"] * 2
     assert all(attempt.duration_ms < 1000 for attempt in attempts)
-    assert entry.status == store.FAILED
+    assert entry.status == CALLBACK_FAILED
 
 
 async def test_a_leased_entry_is_not_claimed_twice_until_its_lease_expires(
@@ -180,15 +188,15 @@ async def test_a_delivered_entry_is_never_claimed_again(core: Core, instance_id:
     await core.database.write(store.claim_due, owner="a", limit=1, now=now, lease_until=now)
     await core.database.write(
         store.record_attempt, entry_id=entry_id, owner="someone-else",
-        attempt=store.Attempt(attempted_at=now, duration_ms=3, status_code=200, error=None),
-        status=store.DELIVERED, next_attempt_at=now, error=None,
+        attempt=Attempt(attempted_at=now, duration_ms=3, status_code=200, error=None),
+        status=CALLBACK_DELIVERED, next_attempt_at=now, error=None,
     )
     later = now + timedelta(days=1)
     again = await core.database.write(
         store.claim_due, owner="b", limit=5, now=later, lease_until=later,
     )
     entry, attempts = await entry_state(core, entry_id)
-    assert again == [] and entry.status == store.DELIVERED and len(attempts) == 1
+    assert again == [] and entry.status == CALLBACK_DELIVERED and len(attempts) == 1
 
 
 async def test_a_script_run_with_a_callback_url_calls_back_when_it_ends(

@@ -10,8 +10,8 @@ from runplane.clock import utcnow
 from runplane.core import webhooks
 from runplane.delivery import signing
 from runplane.delivery.sender import backoff, judge
+from runplane.model.callbacks import CALLBACK_DELIVERED, CALLBACK_FAILED, CALLBACK_PENDING
 from runplane.settings import Settings
-from runplane.store import outbox as store
 
 SETTINGS = Settings(callback_first_delay=1.0, callback_max_delay=300.0, callback_attempts=10)
 
@@ -26,16 +26,16 @@ def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
 
 def test_what_an_answer_means() -> None:
     now = utcnow()
-    assert judge(SETTINGS, 1, 200, None, now).status == store.DELIVERED
-    assert judge(SETTINGS, 1, 204, None, now).status == store.DELIVERED
+    assert judge(SETTINGS, 1, 200, None, now).status == CALLBACK_DELIVERED
+    assert judge(SETTINGS, 1, 204, None, now).status == CALLBACK_DELIVERED
     for retried in (None, 408, 429, 500, 502, 503, 504):
         outcome = judge(SETTINGS, 3, retried, "x", now)
-        assert outcome.status == store.PENDING and outcome.next_attempt_at >= now
+        assert outcome.status == CALLBACK_PENDING and outcome.next_attempt_at >= now
     for refused in (400, 401, 403, 404, 410, 422, 301, 302):
         outcome = judge(SETTINGS, 1, refused, f"HTTP {refused}", now)
-        assert outcome.status == store.FAILED and str(refused) in (outcome.error or "")
+        assert outcome.status == CALLBACK_FAILED and str(refused) in (outcome.error or "")
     last = judge(SETTINGS, 10, 500, "HTTP 500", now)
-    assert last.status == store.FAILED and "gave up after 10" in (last.error or "")
+    assert last.status == CALLBACK_FAILED and "gave up after 10" in (last.error or "")
 
 
 def test_retry_after_is_honoured_up_to_the_max_delay() -> None:

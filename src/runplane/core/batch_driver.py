@@ -22,11 +22,11 @@ from runplane.core.context import Core
 from runplane.core.job_set import JobAction, JobAnswer, JobContext, JobSet
 from runplane.errors import RunplaneError, StoreUnavailable
 from runplane.model import ApiKey, Instance, Run
+from runplane.model.batches import JOB_DONE, Batch, BatchJob
 from runplane.store import batches as store
 from runplane.store import instances as instance_store
 from runplane.store import keys as key_store
 from runplane.store import outbox as outbox_store
-from runplane.store.batches import Batch, BatchJob
 from runplane.store.database import Database
 from runplane.store.joined import JoinedDatabase
 from runplane.store.unit import Tx
@@ -264,7 +264,7 @@ def abandon(conn: Tx, run_id: int, answer: JobAnswer) -> bool:
     if batch is None or batch.finished:
         return False
     added = sum(store.answer_job(conn, job.id, answer, utcnow())
-                for job in store.jobs_of(conn, batch.id) if job.status != store.JOB_DONE)
+                for job in store.jobs_of(conn, batch.id) if job.status != JOB_DONE)
     store.count_answers(conn, batch.id, added)
     _end(conn, batch)
     return True

@@ -24,13 +24,12 @@ from runplane.core.instances import find as find_instance
 from runplane.core.webhooks import new_secret
 from runplane.errors import NotFound, RunplaneError, StoreUnavailable
 from runplane.model import BATCH_RUN, ApiKey, Instance
-from runplane.model.callbacks import BatchReport
+from runplane.model.batches import Batch, Job
+from runplane.model.callbacks import Attempt, BatchReport, OutboxEntry
 from runplane.store import batches as store
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
-from runplane.store.batches import Batch, Job
 from runplane.store.callback_records import BATCH_SUBJECT, batch_report
-from runplane.store.outbox import Attempt, OutboxEntry
 from runplane.store.unit import Tx
 
 T = TypeVar("T")

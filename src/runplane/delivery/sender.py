@@ -32,10 +32,16 @@ from runplane.core.callback_urls import RefusedUrl, check_callback_url, configur
 from runplane.delivery import retention, signing
 from runplane.delivery.bodies import render
 from runplane.errors import StoreUnavailable
+from runplane.model.callbacks import (
+    CALLBACK_DELIVERED,
+    CALLBACK_FAILED,
+    CALLBACK_PENDING,
+    Attempt,
+    OutboxEntry,
+)
 from runplane.settings import Settings
 from runplane.store import outbox as store
 from runplane.store.database import Database
-from runplane.store.outbox import Attempt, OutboxEntry
 
 log = logging.getLogger("runplane.delivery")
 
@@ -58,7 +64,7 @@ class Posted:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # store.DELIVERED | store.PENDING (retry) | store.FAILED
+    status: str  # CALLBACK_DELIVERED | CALLBACK_PENDING (retry) | CALLBACK_FAILED
     next_attempt_at: datetime
     error: str | None
 
@@ -78,15 +84,15 @@ def judge(settings: Settings, attempts: int, code: int | None, error: str | None
           now: datetime, wait_at_least: float = 0.0) -> Outcome:
     """What an attempt's result means for the entry (`attempts` counts this one)."""
     if code is not None and 200 <= code < 300:
-        return Outcome(store.DELIVERED, now, None)
+        return Outcome(CALLBACK_DELIVERED, now, None)
     if code is not None and code not in RETRIED_STATUSES and code < 500:
         why = (f"the receiver answered HTTP {code} (redirects are not followed); not retried"
                if 300 <= code < 400 else f"the receiver refused it with HTTP {code}; not retried")
-        return Outcome(store.FAILED, now, why)
+        return Outcome(CALLBACK_FAILED, now, why)
     if attempts >= settings.callback_attempts:
-        return Outcome(store.FAILED, now, f"gave up after {attempts} attempt(s); last: {error}")
+        return Outcome(CALLBACK_FAILED, now, f"gave up after {attempts} attempt(s); last: {error}")
     delay = max(backoff(settings, attempts), min(wait_at_least, settings.callback_max_delay))
-    return Outcome(store.PENDING, now + timedelta(seconds=delay), error)
+    return Outcome(CALLBACK_PENDING, now + timedelta(seconds=delay), error)
 
 
 class Sender:
@@ -200,7 +206,7 @@ class Sender:
         posted = await self._post(entry, secret, body, attempted_at)
         duration_ms = int((time.monotonic() - started) * 1000)
         if posted.refused:
-            outcome = Outcome(store.FAILED, utcnow(), posted.error)
+            outcome = Outcome(CALLBACK_FAILED, utcnow(), posted.error)
         else:
             outcome = judge(settings, entry.attempts + 1, posted.code, posted.error, utcnow(),
                             posted.retry_after)
@@ -211,7 +217,7 @@ class Sender:
             store.record_attempt, entry_id=entry.id, owner=self.name, attempt=attempt,
             status=outcome.status, next_attempt_at=outcome.next_attempt_at, error=outcome.error,
         )
-        level = logging.INFO if outcome.status != store.FAILED else logging.WARNING
+        level = logging.INFO if outcome.status != CALLBACK_FAILED else logging.WARNING
         log.log(level, "callback %s to %s: attempt %d -> %s (%s)", entry.id, entry.url,
                 entry.attempts + 1, outcome.status, code if code is not None else posted.error)
 

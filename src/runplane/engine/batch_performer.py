@@ -14,7 +14,7 @@ from runplane.core.batch_driver import LeaseLost, open_driver, perform_jobs
 from runplane.engine.performers import WorkerContext
 from runplane.engine.script_performer import internal_failure
 from runplane.model import SUCCESS, ClaimedTask, TaskResult
-from runplane.store.batches import JOB_DONE
+from runplane.model.batches import JOB_DONE
 
 log = logging.getLogger("runplane.batch")
 

@@ -68,3 +68,36 @@ class Rendered:
 
 
 CallbackRecord = RunReport | BatchReport | Rendered
+
+
+# A callback's statuses: pending until delivered, or failed for good.
+CALLBACK_PENDING = "pending"
+CALLBACK_DELIVERED = "delivered"
+CALLBACK_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    instance_id: int
+    subject: str
+    subject_id: int
+    url: str
+    # What the callback reports; the delivery side renders its body from it.
+    record: CallbackRecord
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    # Filled by a claim: the instance's signing secret (None until first made).
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempted_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None

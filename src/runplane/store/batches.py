@@ -3,64 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, text, update
 
 from runplane.model import BATCH_RUN, RUNNING
+from runplane.model.batches import BATCH_FINISHED as FINISHED
+from runplane.model.batches import BATCH_PENDING as PENDING
+from runplane.model.batches import BATCH_RUNNING as STARTED
+from runplane.model.batches import JOB_DONE, JOB_PENDING, JOB_RUNNING, Batch, BatchJob, Job
 from runplane.store.tables import batch_jobs, batches, instances, runs, tasks
 from runplane.store.types import AnyRow
-
-# Batch statuses.
-PENDING = "pending"
-STARTED = "running"
-FINISHED = "finished"
-# Job statuses: pending, then running (only jobs that start a run record it), then done.
-JOB_PENDING = "pending"
-JOB_RUNNING = "running"
-JOB_DONE = "done"
-
-
-@dataclass(frozen=True)
-class Batch:
-    id: int
-    instance_id: int
-    instance_name: str
-    async_id: str
-    run_id: int | None
-    status: str
-    callback_url: str | None
-    jobs_total: int
-    jobs_done: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def finished(self) -> bool:
-        return self.status == FINISHED
-
-
-@dataclass(frozen=True)
-class Job:
-    namespace: str
-    action: str
-    params: Any
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    id: int
-    position: int
-    namespace: str
-    action: str
-    params: Any
-    status: str
-    response: Any
-    run_id: int | None
-
 
 _BATCH_COLUMNS = (
     *(batches.c[name] for name in (

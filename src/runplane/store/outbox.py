@@ -9,15 +9,16 @@ so an entry marked delivered is never sent again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
-from runplane.model.callbacks import CallbackRecord
-from runplane.store.batches import Batch
+from runplane.model.batches import Batch
+from runplane.model.callbacks import CALLBACK_DELIVERED as DELIVERED
+from runplane.model.callbacks import CALLBACK_PENDING as PENDING
+from runplane.model.callbacks import Attempt, CallbackRecord, OutboxEntry
 from runplane.store.callback_records import (
     BATCH_SUBJECT,
     RUN_SUBJECT,
@@ -27,38 +28,6 @@ from runplane.store.callback_records import (
     run_report,
 )
 from runplane.store.tables import instances, outbox, outbox_attempts
-
-PENDING = "pending"
-DELIVERED = "delivered"
-FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    id: int
-    instance_id: int
-    subject: str
-    subject_id: int
-    url: str
-    # What the callback reports; the delivery side renders its body from it.
-    record: CallbackRecord
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
-    delivered_at: datetime | None
-    last_error: str | None
-    # Filled by a claim: the instance's signing secret (None until first made).
-    secret: str | None = None
-
-
-@dataclass(frozen=True)
-class Attempt:
-    attempted_at: datetime
-    duration_ms: int
-    status_code: int | None
-    error: str | None
-
 
 _COLUMNS = tuple(outbox.c[name] for name in (
     "id", "instance_id", "subject", "subject_id", "url", "body", "status", "attempts",

@@ -35,8 +35,8 @@ from runplane.core.webhooks import message_id
 from runplane.delivery.bodies import batch_body
 from runplane.errors import NotFound, StoreUnavailable
 from runplane.model import ApiKey
-from runplane.store.batches import Batch
-from runplane.store.outbox import PENDING
+from runplane.model.batches import Batch
+from runplane.model.callbacks import CALLBACK_PENDING
 
 __all__ = ["Submitted", "callbacks", "progress", "repost", "restart", "results", "submit"]
 
@@ -133,7 +133,8 @@ async def callbacks(core: Core, key: ApiKey, instance_name: str, async_id: Any
             ],
             "createdAt": iso_z(entry.created_at),
             "deliveredAt": iso_z(entry.delivered_at),
-            "nextAttemptAt": iso_z(entry.next_attempt_at) if entry.status == PENDING else None,
+            "nextAttemptAt": (iso_z(entry.next_attempt_at)
+                              if entry.status == CALLBACK_PENDING else None),
             "lastError": entry.last_error,
         })
     return {"asyncId": found.batch.async_id, "callbacks": shown}

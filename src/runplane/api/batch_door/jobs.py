@@ -10,7 +10,7 @@ from runplane.api.batch_door.envelope import (
     TOO_MANY_JOBS,
     BatchError,
 )
-from runplane.store.batches import Job
+from runplane.model.batches import Job
 
 JOB_KEYS = ("namespace", "action", "params")
 NAME_MAX_CHARS = 128

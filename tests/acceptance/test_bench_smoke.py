@@ -30,9 +30,11 @@ def redis_reachable() -> bool:
 
 
 def smoke(module: str, out: Path, *args: str) -> dict[str, Any]:
+    """`python -m <module> --smoke --out <out> ARGS`, its JSON (the module named in full, as
+    the README names it)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
     done = subprocess.run(
-        [sys.executable, "-m", f"bench.{module}", "--smoke", "--out", str(out), *args],
+        [sys.executable, "-m", module, "--smoke", "--out", str(out), *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -56,7 +58,7 @@ def test_every_benchmark_the_readme_names_has_a_smoke_test() -> None:
 
 
 def test_bench_run_smoke(tmp_path: Path) -> None:
-    document = smoke("run", tmp_path / "run.json")
+    document = smoke("bench.run", tmp_path / "run.json")
     results = document["results"]
     assert document["smoke"] is True and list(results) == ["fork", "spawn", "celery"]
     for executor in ("fork", "spawn"):
@@ -78,7 +80,7 @@ def test_bench_run_smoke(tmp_path: Path) -> None:
 
 
 def test_bench_services_smoke(tmp_path: Path) -> None:
-    document = smoke("services", tmp_path / "services.json")
+    document = smoke("bench.services", tmp_path / "services.json")
     assert document["plan"]["smoke"] is True
     for executor in ("fork", "spawn"):
         row = document["results"][executor]
@@ -98,7 +100,7 @@ def test_bench_batch_smoke(database_url: str, tmp_path: Path) -> None:
     # database with no key yet, so that its server's first start prints one.
     database = database_url.split(":")[0]
     args = ("--database", database_url) if database == "postgresql" else ()
-    document = smoke("batch", tmp_path / "batch.json", *args)
+    document = smoke("bench.batch", tmp_path / "batch.json", *args)
     assert document["database"] == database
     assert document["cases"].keys() == {"device.create", "script.run"}
     for case, jobs in (("device.create", 20), ("script.run", 10)):
@@ -108,7 +110,7 @@ def test_bench_batch_smoke(database_url: str, tmp_path: Path) -> None:
 
 
 def test_bench_pool_resolution_smoke(tmp_path: Path) -> None:
-    document = smoke("pool_resolution", tmp_path / "pools.json", "--postgres", admin_url())
+    document = smoke("bench.pool_resolution", tmp_path / "pools.json", "--postgres", admin_url())
     dialects = ["sqlite", "postgresql"]
     if "unavailable" in document["postgresql"] and not in_ci():
         dialects = ["sqlite"]  # no PostgreSQL here; CI has one

@@ -229,3 +229,45 @@ async def test_a_callback_url_into_cloud_metadata_is_refused(
         with pytest.raises(Invalid) as refused:
             await runs.run_script(core, admin, INSTANCE, script.number, {}, callback_url=url)
         assert "callback_url" in refused.value.fields
+
+
+async def test_an_attempt_that_fails_before_its_post_counts_until_given_up(
+    core: Core, instance_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever raises in an attempt (here the rendering) is an attempt: the entry is given
+    up after callback_attempts with the reason, not retried for ever without a trace."""
+    core.settings.callback_attempts = 3
+
+    def broken(record: Any) -> Any:
+        raise ValueError("this record cannot be rendered")
+
+    monkeypatch.setattr(sender_module, "render", broken)
+    sender = await start_sender(core)
+    try:
+        with Receiver(default=200) as receiver:
+            entry_id = await queue_callback(core, instance_id, receiver.url)
+            entry, attempts = await wait_settled(core, entry_id)
+            assert receiver.requests == []
+    finally:
+        await sender.stop()
+    assert entry.status == CALLBACK_FAILED and len(attempts) == 3
+    assert all("ValueError: this record cannot be rendered" in (attempt.error or "")
+               for attempt in attempts)
+    assert "gave up after 3 attempt(s)" in (entry.last_error or "")
+
+
+async def test_a_body_that_cannot_be_signed_is_given_up_on(
+    core: Core, instance_id: int, sender: Sender, database_url: str
+) -> None:
+    """A lone surrogate kept by an earlier version (SQLite keeps one; PostgreSQL refuses it)
+    cannot be encoded to sign: the callback fails after its attempts instead of poisoning
+    the sender's loop."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL refuses to keep a lone surrogate")
+    core.settings.callback_attempts = 2
+    with Receiver(default=200) as receiver:
+        entry_id = await queue_callback(core, instance_id, receiver.url, {"name": "a\ud800"})
+        entry, attempts = await wait_settled(core, entry_id)
+        assert receiver.requests == []
+    assert entry.status == CALLBACK_FAILED and len(attempts) == 2
+    assert "UnicodeEncodeError" in (attempts[0].error or "")

@@ -130,7 +130,7 @@ def make_filter(
     if kind == REGEX:
         try:
             re.compile(text)
-        except re.error as error:
+        except (re.error, OverflowError) as error:  # a{99999999999} overflows, not re.error
             raise Invalid.field(field, f"Invalid regular expression {text!r}: {error}.") from None
     return PropertyFilter(property=name, value=text, match=kind, invert=negate)
 

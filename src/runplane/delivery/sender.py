@@ -187,8 +187,26 @@ class Sender:
             await self._attempt(entry)
         except asyncio.CancelledError:
             raise
-        except Exception:  # never let one callback stop the sender; the lease will expire
+        except Exception as error:  # never let one callback stop the sender
             log.exception("callback %s: attempt failed unexpectedly", entry.id)
+            await self._count_failure(entry, error)
+
+    async def _count_failure(self, entry: OutboxEntry, error: Exception) -> None:
+        """An attempt that failed before or around its POST (a body that cannot be signed,
+        say) counts like any other, so a callback that can never go out is given up after
+        `callback_attempts` with the reason, instead of being retried for ever."""
+        now = utcnow()
+        reason = f"runplane could not send it: {type(error).__name__}: {error}"
+        outcome = judge(self.settings, entry.attempts + 1, None, reason, now)
+        attempt = Attempt(attempted_at=now, duration_ms=0, status_code=None, error=reason)
+        try:
+            await self.database.write_small(
+                store.record_attempt, entry_id=entry.id, owner=self.name, attempt=attempt,
+                status=outcome.status, next_attempt_at=outcome.next_attempt_at,
+                error=outcome.error,
+            )
+        except Exception:  # the store is down: the lease expires and the entry comes back
+            log.exception("callback %s: the failed attempt could not be recorded", entry.id)
 
     async def _secret(self, entry: OutboxEntry) -> str:
         if entry.secret:

@@ -30,6 +30,8 @@ RESULTS_NOT_FOUND = 24115
 # runplane's codes for the door.
 UNKNOWN_ACTION = 24000
 BAD_BODY = 24001
+# runplane's: an error of its own (logged), not of the request.
+INTERNAL_ERROR = 24500
 TOO_MANY_JOBS = 24094
 BODY_TOO_LARGE = 24095
 CALLBACK_REFUSED = 24096

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from runplane.api.batch_door.envelope import (
     BAD_BODY,
     INSTANCE_NOT_FOUND,
+    INTERNAL_ERROR,
     BatchError,
     field_messages,
     from_core,
@@ -22,6 +23,7 @@ from runplane.api.batch_door.envelope import (
 from runplane.errors import NotFound, RunplaneError, StoreUnavailable
 
 log = logging.getLogger("runplane.api")
+UNEXPECTED = "runplane: an unexpected error; it is in the server's log."
 
 
 def door_error(error: RunplaneError) -> BatchError:
@@ -54,5 +56,10 @@ class BatchDoorRoute(APIRoute):
                           for e in error.errors()}
                 return answer(BatchError(400, "Invalid request", BAD_BODY,
                                          field_messages(fields)))
+            except HTTPException:
+                raise
+            except Exception:  # a bug of ours: said in the log, answered in the envelope
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                return answer(BatchError(500, UNEXPECTED, INTERNAL_ERROR))
 
         return translated

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +11,7 @@ from runplane.api.credentials import key_from as basic_or_header_key
 from runplane.api.credentials import service_instance
 from runplane.core import keys
 from runplane.core.context import Core
+from runplane.core.validation import loads
 from runplane.model import ApiKey
 
 
@@ -43,7 +43,7 @@ async def body_of(request: Request, limit: int) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError as error:
         raise BatchError(400, f"The request body is not valid JSON: {error}", BAD_BODY
                          ) from None

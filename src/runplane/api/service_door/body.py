@@ -1,13 +1,14 @@
-"""Request bodies as eNMS read them: JSON whatever the Content-Type says."""
+"""Request bodies as eNMS read them: JSON whatever the Content-Type says, and only what the
+store can keep (no lone surrogates, NaN or infinities; nesting within the parser's depth)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
 
 from runplane.api.service_door.errors import Alert
+from runplane.core.validation import loads
 
 
 async def json_body(request: Request) -> Any:
@@ -16,6 +17,6 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         raise Alert(400, "A JSON body is required.")
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError as error:
         raise Alert(400, f"The body is not valid JSON: {error}.") from None

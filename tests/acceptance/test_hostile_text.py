@@ -64,6 +64,14 @@ def test_a_regex_whose_repetition_overflows_is_a_400(client: httpx.Client) -> No
     assert client.get("/rest/instance/pool/huge").status_code == 404
 
 
+@pytest.mark.parametrize("flag", ["async", "ignore_invalid_targets"])
+def test_run_service_refuses_a_flag_that_is_not_a_boolean(client: httpx.Client, flag: str
+                                                          ) -> None:
+    """"yes please" used to run synchronously; it is refused, not guessed."""
+    answer = client.post("/rest/run_service", json={"name": "any", flag: "yes please"})
+    assert alert_400(answer).endswith(f"{flag}: Must be a boolean.")
+
+
 @pytest.mark.parametrize("body", [
     b'{"jobs": [{"namespace": "device", "action": "create", "params": {"name": '
     + SURROGATE + b'}}]}',

@@ -76,3 +76,16 @@ def test_text_fields() -> None:
     assert fields_of(long) == {"label": ["Ensure this field has no more than 5 characters."]}
     with pytest.raises(Invalid):
         validation.text("label", 12, max_chars=5)
+
+
+@pytest.mark.parametrize("timeout", [-1, 0, 301, 1e308, 2**80, "abc", "5", True, None, [5]])
+def test_a_config_timeout_outside_its_range_is_refused(timeout: object) -> None:
+    with pytest.raises(Invalid) as error:
+        validation.config({"timeout": timeout}, SETTINGS)
+    assert fields_of(error) == {"config": [
+        "timeout: Ensure this value is a number of seconds greater than 0 and at most 300."]}
+
+
+@pytest.mark.parametrize("timeout", [0.5, 1, 300])
+def test_a_config_timeout_within_its_range_is_kept(timeout: float) -> None:
+    assert validation.config({"timeout": timeout}, SETTINGS) == {"timeout": timeout}

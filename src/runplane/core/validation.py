@@ -89,7 +89,16 @@ def config(value: Any, settings: Settings, field: str = "config") -> dict[str, A
         )
     if encoded_size(value) > settings.config_max_bytes:
         raise Invalid.field(field, f"Too big object defined (exceeds {settings.config_max_bytes}).")
+    if "timeout" in value:
+        _timeout(field, value["timeout"], settings.script_timeout_max)
     return value
+
+
+def _timeout(field: str, given: Any, maximum: float) -> None:
+    """A config's `timeout`: seconds, above 0 and at most the server's largest timeout."""
+    if isinstance(given, bool) or not isinstance(given, int | float) or not 0 < given <= maximum:
+        raise Invalid.field(field, f"timeout: Ensure this value is a number of seconds greater "
+                                   f"than 0 and at most {maximum:g}.")
 
 
 METADATA_MAX_KEYS = 8

@@ -19,12 +19,19 @@ async def summarize(core: Core, run: Run, service: Service | None = None) -> dic
     return enms.summary(run, found.outcomes, found.service)
 
 
+TRUE_WORDS = ("true", "1", "yes")
+FALSE_WORDS = ("false", "0", "no", "")
+
+
 def _flag(body: dict[str, Any], key: str) -> bool:
-    """A boolean of the body; clients may send it as a string ("false" must mean false)."""
+    """A boolean of the body; clients may send it as a string ("false" must mean false) or
+    as 0/1. Anything else is refused rather than guessed (a "yes please" ran synchronously)."""
     value = body.get(key, False)
-    if isinstance(value, str):
-        return value.lower() in ("true", "1", "yes")
-    return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    if isinstance(value, bool) or value is None or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise Invalid.field(key, "Must be a boolean.")
 
 
 def run_request(body: Any) -> service_runs.RunRequest:

@@ -478,3 +478,28 @@ async def test_a_pool_target_is_what_the_device_record_shows(
         assert target.attributes == device.attributes()
         assert list(target.attributes) == list(device.attributes())  # the same order too
         assert (target.id, target.ip_address) == (device.id, device.ip_address)
+
+
+async def test_a_catastrophic_regex_resolves_in_linear_time(core: Core, instance: Instance
+                                                            ) -> None:
+    """`(a+)+$` against "a"*40 + "!" takes Python's re about 2^40 steps (the server stalled
+    for every tenant); matched by RE2 (SQLite's REGEXP, the pools' own matching) or by
+    PostgreSQL's engine it answers at once. Without the fix this test runs into its timeout."""
+    report = await inventory.save_devices(core, instance, [
+        {"name": f"slow-{n}", "vendor": "a" * 40 + "!"} for n in range(4)
+    ] + [{"name": "fast", "vendor": "aaaa"}])
+    assert report.failure == []
+    pool = {"name": "redos", "device_vendor": "(a+)+$", "device_vendor_match": "regex"}
+    assert await members(core, instance, pool) == ["fast"]
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=a)b", "(?<!x)y"])
+async def test_a_regex_re2_cannot_run_is_refused_when_saved(
+    core: Core, instance: Instance, pattern: str
+) -> None:
+    with pytest.raises(Invalid) as caught:
+        await pools.save_pool(core, instance, {"name": "bad", "device_vendor": pattern,
+                                               "device_vendor_match": "regex"})
+    message = caught.value.fields["device_vendor"][0]
+    assert message.startswith(f"Invalid regular expression {pattern!r}: ")
+    assert "no backreferences or lookarounds" in message

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from runplane import linear_regex
 from runplane.errors import Invalid
 from runplane.model import Device
 from runplane.store.filters import (
@@ -68,7 +69,7 @@ def matches(item: PropertyFilter, text: str) -> bool:
     if item.match == EQUALITY:
         found = text == item.value
     elif item.match == REGEX:
-        found = re.search(item.value, text) is not None
+        found = bool(linear_regex.search(item.value, text))
     elif item.match == EMPTY:
         found = text == ""
     else:
@@ -132,6 +133,11 @@ def make_filter(
             re.compile(text)
         except (re.error, OverflowError) as error:  # a{99999999999} overflows, not re.error
             raise Invalid.field(field, f"Invalid regular expression {text!r}: {error}.") from None
+        reason = linear_regex.unsupported(text)
+        if reason is not None:
+            raise Invalid.field(field, f"Invalid regular expression {text!r}: {reason} "
+                                       f"(runplane matches in linear time, with RE2's syntax: "
+                                       f"no backreferences or lookarounds).")
     return PropertyFilter(property=name, value=text, match=kind, invert=negate)
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
+from runplane import linear_regex
 from runplane.errors import Conflict, StoreUnavailable
 from runplane.store.inline import Busy, InlineSqlite, describe
 
@@ -91,6 +92,9 @@ def _prepare_sqlite(engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOU
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
+        # REGEXP in linear time, in place of the re.search that SQLAlchemy registers: a
+        # user's pattern must not hold this connection's thread (maybe the event loop's).
+        dbapi_connection.create_function("regexp", 2, linear_regex.search, deterministic=True)
 
     if not begin_event:
         return

@@ -19,6 +19,10 @@ class NotFound(RunplaneError):
         self.kind = kind
 
 
+# PostgreSQL's text cannot hold NUL: refused wherever a value reaches it.
+NUL_MESSAGE = "Null characters are not allowed."
+
+
 class Invalid(RunplaneError):
     """Input failed validation; `fields` maps a field name to its messages."""
 

@@ -91,3 +91,26 @@ def test_the_batch_door_refuses_deep_nesting_in_its_envelope(client: httpx.Clien
     assert "nesting too deep" in error_of(answer, 400, BAD_BODY)["message"]
     # The same keep-alive connection still answers (no batch named: not found).
     error_of(client.post(BATCH, params={"action": "progress"}, json={}), 404, PROGRESS_NOT_FOUND)
+
+
+@pytest.mark.parametrize("path", ["/rest/instance/device/a%00b", "/rest/instance/pool/a%00b",
+                                  "/rest/result/any/a%00b"])
+def test_a_name_with_nul_is_not_a_500(client: httpx.Client, module_database_url: str,
+                                      path: str) -> None:
+    """SQLite can look such a name up (none exists: 404); PostgreSQL's text cannot hold NUL,
+    and its refusal is the caller's 400, not the server's 500."""
+    answer = client.get(path)
+    if module_database_url.startswith("sqlite"):
+        assert answer.status_code == 404, answer.text
+    else:
+        assert alert_400(answer).endswith("value: Null characters are not allowed.")
+
+
+def test_the_batch_door_answers_a_nul_in_its_envelope(client: httpx.Client,
+                                                      module_database_url: str) -> None:
+    answer = client.post(BATCH, params={"action": "progress"}, json={"async": "a\u0000b"})
+    if module_database_url.startswith("sqlite"):
+        error_of(answer, 404, PROGRESS_NOT_FOUND)
+    else:
+        body = error_of(answer, 400, 24203)
+        assert body["additionalMessages"] == ["value: Null characters are not allowed."]

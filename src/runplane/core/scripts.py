@@ -11,7 +11,7 @@ from runplane.core.access import Role, require
 from runplane.core.context import Core
 from runplane.core.instances import find as find_instance
 from runplane.core.runtimes import check_runtime
-from runplane.errors import Invalid, NotFound
+from runplane.errors import NUL_MESSAGE, Invalid, NotFound
 from runplane.model import ApiKey, Instance, Page, Script
 from runplane.store import instances as instance_store
 from runplane.store import scripts as store
@@ -27,7 +27,7 @@ def _source(core: Core, value: Any) -> str:
     if not isinstance(value, str):
         raise Invalid.field("source", "Not a valid string.")
     if "\x00" in value:  # PostgreSQL text cannot hold NUL
-        raise Invalid.field("source", validation.NUL_MESSAGE)
+        raise Invalid.field("source", NUL_MESSAGE)
     limit = core.settings.source_max_bytes
     if len(value.encode()) > limit:
         raise Invalid.field("source", f"Ensure this field has no more than {limit} bytes.")

@@ -11,13 +11,12 @@ import math
 import re
 from typing import Any
 
-from runplane.errors import Invalid
+from runplane.errors import NUL_MESSAGE, Invalid
 from runplane.settings import Settings
 
 # Numbers (script, trace, endpoint ids) are 32-bit in the store: a larger one names nothing,
 # and must not reach a query, which would fail on it.
 ID_MAX = 2**31 - 1
-NUL_MESSAGE = "Null characters are not allowed."
 # Where a lone UTF-16 surrogate may hide: an escape (\ud800) or raw surrogate bytes, which
 # json.loads lets through. Only then is the (costlier) full check made.
 _SURROGATE_HINT_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")

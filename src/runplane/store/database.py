@@ -38,7 +38,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
 from runplane import linear_regex
-from runplane.errors import Conflict, StoreUnavailable
+from runplane.errors import NUL_MESSAGE, Conflict, Invalid, StoreUnavailable
 from runplane.store.inline import Busy, InlineSqlite, describe
 
 log = logging.getLogger("runplane.store")
@@ -316,6 +316,16 @@ def _translated(what: str) -> Iterator[None]:
         raise StoreUnavailable(f"the database refused the {what}: {describe(error)}") from error
     except exc.IntegrityError as error:
         raise conflict(error) from error
+    except exc.DataError as error:  # a value the database cannot hold: the caller's input
+        raise refused_value(error) from error
+
+
+def refused_value(error: exc.DataError) -> Invalid:
+    """A value the database refused (NUL in PostgreSQL's text, a number out of its range):
+    the request's fault, said without the driver's words."""
+    if "nul" in str(error.orig).lower():
+        return Invalid.field("value", NUL_MESSAGE)
+    return Invalid.field("value", "The database cannot keep this value.")
 
 
 def conflict(error: exc.IntegrityError) -> Conflict:

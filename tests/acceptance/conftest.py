@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.script_door import create_instance
 from tests.support.server import ServerProcess
 
 
@@ -28,3 +29,10 @@ def shared_server(module_database_url: str, tmp_path_factory: pytest.TempPathFac
     ).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def instance(shared_server: ServerProcess) -> str:
+    """A fresh instance on the module's shared server, for a test that works in it alone."""
+    with shared_server.client() as admin:
+        return create_instance(admin)

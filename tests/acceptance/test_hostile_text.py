@@ -11,19 +11,12 @@ import httpx
 import pytest
 
 from tests.support.batch_door import BATCH, error_of
-from tests.support.script_door import create_instance
 from tests.support.server import ServerProcess
 
 SURROGATE = b'"a\\ud800"'  # a lone surrogate, as a JSON escape (valid JSON, invalid text)
 DEEP = b"[" * 100_000 + b"]" * 100_000
 BAD_BODY = 24001
 PROGRESS_NOT_FOUND = 24105
-
-
-@pytest.fixture
-def instance(shared_server: ServerProcess) -> str:
-    with shared_server.client() as admin:
-        return create_instance(admin)
 
 
 @pytest.fixture

@@ -11,17 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.script_door import create_instance
 from tests.support.server import ServerProcess, runplane_cli
 
 WRONG_CREDENTIALS = {"alert": "Error 401 - Wrong Credentials."}
 FORBIDDEN = {"alert": "Error 403 - Forbidden."}
-
-
-@pytest.fixture
-def instance(shared_server: ServerProcess) -> str:
-    with shared_server.client() as admin:
-        return create_instance(admin)
 
 
 def door(server: ServerProcess, instance: str | None = None, *, key: str | None = None,

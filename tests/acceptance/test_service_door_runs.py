@@ -163,12 +163,6 @@ def check_sync_shape(answer: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def instance(shared_server: ServerProcess) -> str:
-    with shared_server.client() as admin:
-        return create_instance(admin)
-
-
-@pytest.fixture
 def client(shared_server: ServerProcess, instance: str) -> Iterator[httpx.Client]:
     with door(shared_server, instance) as http:
         yield http

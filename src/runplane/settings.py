@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         default="none", pattern="^(none|bwrap)$",
         description="bwrap: no network, read-only system, private /tmp (if bwrap works here)",
     )
+    confine: str = Field(
+        default="auto", pattern="^(auto|required|off)$",
+        description="auto: confine runs with Landlock where the kernel has it (else warn); "
+                    "required: refuse to start without it; off: no confinement",
+    )
+    confine_read: str = Field(
+        default="", max_length=4096,
+        description="more directories confined runs may read, separated by ':'",
+    )
     run_as_uid: int | None = Field(default=None, ge=0,
                                    description="switch runs to this uid (server runs as root)")
     run_as_gid: int | None = Field(default=None, ge=0,

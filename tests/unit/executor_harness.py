@@ -7,6 +7,7 @@ fork server's reports on it), so each test gets a `Harness` rather than calling 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -161,6 +162,26 @@ async def wait_for_file(path: Path, within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while not (path.exists() and path.read_text()):
         assert time.monotonic() < deadline, f"{path} never appeared"
+        await asyncio.sleep(0.02)
+
+
+# A script that says its pid in a file of its own run directory (a confined run can write
+# nowhere else), named by ARGS, then waits to be killed.
+WRITES_ITS_PID = ("import os, time\n"
+                  "path = os.path.join(os.environ['RUNPLANE_RUN_DIR'], ARGS)\n"
+                  "open(path + '.part', 'w').write(str(os.getpid()))\n"
+                  "os.rename(path + '.part', path)\n"
+                  "time.sleep(60)\n")
+
+
+async def wait_for_run_file(work_root: Path, name: str, within: float = 5.0) -> str:
+    """The text of the file `name` once a run has written it in its directory."""
+    deadline = time.monotonic() + within
+    while True:
+        for path in work_root.glob(f"runplane-run-*/{name}"):
+            with contextlib.suppress(OSError):
+                return path.read_text()
+        assert time.monotonic() < deadline, f"no run wrote {name}"
         await asyncio.sleep(0.02)
 
 

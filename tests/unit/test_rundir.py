@@ -78,7 +78,7 @@ def test_the_zygote_s_rehearsal_leaves_its_process_as_it_was() -> None:
     """The zygote goes through a run's steps itself before forking (to warm their code): its
     environment, __main__ and argv must come out of it unchanged."""
     environment, main, argv = dict(os.environ), sys.modules["__main__"], list(sys.argv)
-    zygote._rehearse(zygote._load_python_child())
+    zygote._rehearse(zygote._load_sibling("python_child"))
     assert dict(os.environ) == environment
     assert sys.modules["__main__"] is main
     assert sys.argv == argv

@@ -25,6 +25,7 @@ from runplane.engine.rundir import base_env
 from runplane.engine.subprocess_executor import SubprocessExecutor
 from runplane.engine.zygote import STATUS_FD
 from tests.unit.executor_harness import (
+    WRITES_ITS_PID,
     Harness,
     gone,
     harness,
@@ -33,7 +34,7 @@ from tests.unit.executor_harness import (
     no_run_dirs,
     request,
     wait_dead,
-    wait_for_file,
+    wait_for_run_file,
     work_root,
 )
 
@@ -269,45 +270,36 @@ def test_missing_interpreter_is_a_failure(work_root: Path) -> None:
     assert no_run_dirs(work_root)
 
 
-def test_cancellation_kills_and_cleans_up(harness: Harness, tmp_path: Path,
-                                          work_root: Path) -> None:
-    pid_file = tmp_path / "pid"
-    source = (
-        "import os, time\n"
-        "open(ARGS, 'w').write(str(os.getpid()))\n"
-        "time.sleep(60)\n"
-    )
-
-    async def scenario() -> None:
-        task = asyncio.create_task(harness.executor.execute(request(source, args=str(pid_file))))
-        await wait_for_file(pid_file)
+def test_cancellation_kills_and_cleans_up(harness: Harness, work_root: Path) -> None:
+    async def scenario() -> int:
+        task = asyncio.create_task(harness.executor.execute(request(WRITES_ITS_PID,
+                                                                    args="pid")))
+        pid = int(await wait_for_run_file(work_root, "pid"))
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        return pid
 
-    harness.call(scenario())
-    assert wait_dead(int(pid_file.read_text()))
+    assert wait_dead(harness.call(scenario()))
     assert no_run_dirs(work_root)
     assert harness.run("print('next')").stdout == "next\n"
 
 
 @pytest.mark.parametrize("kind", ["spawn", "fork"])
-def test_close_kills_running_scripts(kind: str, tmp_path: Path, work_root: Path) -> None:
-    pid_file = tmp_path / "pid"
-    source = "import os, time\nopen(ARGS, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+def test_close_kills_running_scripts(kind: str, work_root: Path) -> None:
     executor = make_executor(kind, work_root)
 
-    async def scenario() -> ExecutionResult:
+    async def scenario() -> tuple[ExecutionResult, int]:
         await executor.start()
-        task = asyncio.create_task(executor.execute(request(source, args=str(pid_file))))
-        await wait_for_file(pid_file)
+        task = asyncio.create_task(executor.execute(request(WRITES_ITS_PID, args="pid")))
+        pid = int(await wait_for_run_file(work_root, "pid"))
         await executor.close()
-        return await asyncio.wait_for(task, 3.0)
+        return await asyncio.wait_for(task, 3.0), pid
 
-    result = asyncio.run(scenario())
+    result, pid = asyncio.run(scenario())
     assert result.outcome == "failure"
     assert result.error == "Script was killed by signal SIGKILL."
-    assert wait_dead(int(pid_file.read_text()))
+    assert wait_dead(pid)
 
 
 def test_many_runs_at_once(run: Run, harness: Harness) -> None:
@@ -538,8 +530,12 @@ def test_sandbox_filesystem_is_read_only_but_the_run_dir(sandboxed: Harness) -> 
 
 
 @needs_bwrap
-def test_sandbox_has_a_private_tmp(sandboxed: Harness) -> None:
-    with tempfile.NamedTemporaryFile(dir="/tmp", prefix="runplane-visible-") as outside:
+@pytest.mark.parametrize("kind", ["spawn", "fork"])
+def test_sandbox_has_a_private_tmp(kind: str, work_root: Path) -> None:
+    # bwrap alone: confined runs may not even list /tmp.
+    executor = make_executor(kind, work_root, sandbox="bwrap", confine="off")
+    with tempfile.NamedTemporaryFile(dir="/tmp", prefix="runplane-visible-") as outside, \
+            Harness(executor) as sandboxed:
         source = (
             "import os\n"
             f"print(os.path.exists({outside.name!r}), ','.join(sorted(os.listdir('/tmp'))))"

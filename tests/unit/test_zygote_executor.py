@@ -26,6 +26,7 @@ from runplane.engine.zygote_executor import ZYGOTE_DIED, ZygoteExecutor
 from runplane.settings import Settings
 from tests.unit.executor_harness import (
     MIB,
+    WRITES_ITS_PID,
     Harness,
     children,
     gone,
@@ -35,7 +36,7 @@ from tests.unit.executor_harness import (
     open_fds,
     request,
     wait_dead,
-    wait_for_file,
+    wait_for_run_file,
     work_root,
 )
 
@@ -226,39 +227,50 @@ def forking(work_root: Path) -> Iterator[Harness]:
 
 
 def test_zygote_death_fails_the_runs_in_flight_and_restarts(
-    forking: Harness, work_root: Path, tmp_path: Path
+    forking: Harness, work_root: Path
 ) -> None:
     first = forking.zygote_pid
     assert first is not None
-    pid_files = [tmp_path / f"pid-{n}" for n in range(3)]
-    source = "import os, time\nopen(ARGS, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
 
-    async def scenario() -> list[ExecutionResult]:
-        runs = [asyncio.create_task(forking.executor.execute(request(source, args=str(path))))
-                for path in pid_files]
-        for path in pid_files:
-            await wait_for_file(path)
+    async def scenario() -> tuple[list[ExecutionResult], list[int]]:
+        runs = [asyncio.create_task(forking.executor.execute(request(WRITES_ITS_PID,
+                                                                     args=f"pid-{n}")))
+                for n in range(3)]
+        pids = [int(await wait_for_run_file(work_root, f"pid-{n}")) for n in range(3)]
         os.kill(first, signal.SIGKILL)
-        return await asyncio.wait_for(asyncio.gather(*runs), 5.0)
+        return await asyncio.wait_for(asyncio.gather(*runs), 5.0), pids
 
-    for result in forking.call(scenario()):
+    results, pids = forking.call(scenario())
+    for result in results:
         assert (result.outcome, result.exit_code) == ("failure", None)
         assert result.error == ZYGOTE_DIED
-    for path in pid_files:
-        assert wait_dead(int(path.read_text()))
+    for pid in pids:
+        assert wait_dead(pid)
     assert forking.run("print('after')").stdout == "after\n"
     assert forking.zygote_pid not in (None, first)
     assert wait_dead(first)
     assert no_run_dirs(work_root)
 
 
-def test_script_that_kills_the_zygote(forking: Harness, work_root: Path) -> None:
+KILLS_ITS_PARENT = "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(60)"
+
+
+def test_a_confined_script_cannot_signal_the_zygote(forking: Harness) -> None:
     first = forking.zygote_pid
-    result = forking.run("import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\n"
-                         "time.sleep(60)")
-    assert result.error == ZYGOTE_DIED
-    assert forking.run("print('after')").stdout == "after\n"
-    assert forking.zygote_pid != first
+    result = forking.run(KILLS_ITS_PARENT)
+    assert result.outcome == "failure"
+    assert "PermissionError" in result.stderr
+    assert forking.zygote_pid == first
+
+
+def test_script_that_kills_the_zygote(work_root: Path) -> None:
+    # Unconfined (RUNPLANE_CONFINE=off, or a kernel without Landlock), a script can.
+    with Harness(ZygoteExecutor(Settings(confine="off"), work_root=str(work_root))) as forking:
+        first = forking.zygote_pid
+        result = forking.run(KILLS_ITS_PARENT)
+        assert result.error == ZYGOTE_DIED
+        assert forking.run("print('after')").stdout == "after\n"
+        assert forking.zygote_pid != first
 
 
 def test_zygote_killed_between_runs(forking: Harness) -> None:
@@ -324,9 +336,15 @@ def test_under_uvloop(work_root: Path, tmp_path: Path) -> None:
         assert harness.run("while True:\n    pass", timeout_seconds=0.3).outcome == "timeout"
         assert harness.run("echo sh", runtime="shell").stdout == "sh\n"
         first = harness.zygote_pid
-        result = harness.run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
-                             "import time\ntime.sleep(60)")
-        assert result.error == ZYGOTE_DIED
+        assert first is not None
+
+        async def zygote_killed_under_a_run() -> ExecutionResult:
+            run = asyncio.create_task(executor.execute(request(WRITES_ITS_PID, args="pid")))
+            await wait_for_run_file(work_root, "pid")
+            os.kill(first, signal.SIGKILL)
+            return await run
+
+        assert harness.call(zygote_killed_under_a_run()).error == ZYGOTE_DIED
         assert harness.run("print('after')").stdout == "after\n"
         assert harness.zygote_pid != first
     assert no_run_dirs(work_root)

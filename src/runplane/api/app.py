@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.core = core
         listener = start_listening(core)
         worker = await start_worker(core) if settings.workers > 0 else None
+        app.state.isolation = worker.executor.isolation() if worker is not None else None
         sender = await start_sender(core) if settings.workers > 0 else None
         try:
             yield

@@ -22,6 +22,9 @@ async def healthz(request: Request) -> JSONResponse:
         "version": __version__,
         "database": core.database.dialect,
         "worker_slots": core.settings.workers,
+        # How this process's runs are kept from the server's files and each other (None: it
+        # runs none; each `runplane worker` logs its own at start).
+        "isolation": request.app.state.isolation,
     }
     try:
         await core.database.read_small(ping)

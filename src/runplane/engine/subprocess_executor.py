@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from runplane.clock import utcnow
 from runplane.engine.capture import CappedOutput
+from runplane.engine.confinement import Confinement, decide
 from runplane.engine.execution import ExecutionRequest, ExecutionResult, Limits
 from runplane.engine.outcome import ProcessEnd, execution_result, not_started
 from runplane.engine.rundir import (
@@ -42,6 +43,7 @@ from runplane.engine.rundir import (
 from runplane.engine.sandbox import Bwrap, as_user, detect
 from runplane.engine.watchdog import wait_for_exit
 from runplane.settings import Settings
+from runplane.store.database import database_file
 
 log = logging.getLogger("runplane.executor")
 PYTHON_CHILD = str(Path(__file__).with_name("python_child.py"))
@@ -99,12 +101,19 @@ class SubprocessExecutor:
         sandbox: str = "none",
         run_as_uid: int | None = None,
         run_as_gid: int | None = None,
+        confine: str = "off",
+        confine_read: str = "",
+        database_path: str | None = None,
     ) -> None:
         self.python = python
         self.run_root = choose_work_root(work_root)
         self.sandbox_requested = sandbox
         self.owner = run_as(run_as_uid, run_as_gid)
         self._bwrap: Bwrap | None = None
+        self.confine_requested = confine
+        self.confine_read = confine_read
+        self.database_path = database_path
+        self.confinement = Confinement("off")
         self._running: set[asyncio.SubprocessTransport] = set()
         self.janitor = Janitor(self.run_root.in_memory)
 
@@ -112,7 +121,9 @@ class SubprocessExecutor:
     def from_settings(cls, settings: Settings, work_root: str | None = None
                       ) -> SubprocessExecutor:
         return cls(work_root=work_root or settings.work_root, sandbox=settings.sandbox,
-                   run_as_uid=settings.run_as_uid, run_as_gid=settings.run_as_gid)
+                   run_as_uid=settings.run_as_uid, run_as_gid=settings.run_as_gid,
+                   confine=settings.confine, confine_read=settings.confine_read,
+                   database_path=database_file(settings.database))
 
     @property
     def work_root(self) -> str:
@@ -129,6 +140,17 @@ class SubprocessExecutor:
         log.info("run directories in %s (%s)", self.work_root,
                  "in memory" if self.run_root.in_memory else "on disk")
         self._bwrap = await detect(self.sandbox_requested, owner=self.owner)
+        protected = (self.work_root, *([self.database_path] if self.database_path else []))
+        self.confinement = await decide(self.confine_requested, self.python,
+                                        extra_read=self.confine_read, protected=protected)
+
+    def isolation(self) -> dict[str, Any]:
+        """What runs are isolated by here, and what that leaves open (the log, /healthz)."""
+        return {
+            "confinement": self.confinement.describe(),
+            "sandbox": "bwrap" if self._bwrap is not None else "none",
+            "run_as": list(self.owner) if self.owner is not None else None,
+        }
 
     async def close(self) -> None:
         """Kill every process group this executor started; wait for run dirs to be removed."""
@@ -164,7 +186,8 @@ class SubprocessExecutor:
             launch = self._prepare_python(request, workdir)
         else:
             launch = _prepare_shell(request, workdir)
-        argv = [*as_user(self.owner), *launch.argv]
+        confined = self.confinement.wrap(self.python, workdir)
+        argv = [*as_user(self.owner), *confined, *launch.argv]
         if self._bwrap is not None:
             argv = self._bwrap.wrap(argv, workdir)
         return _Launch(argv=argv, env=launch.env, stdin=launch.stdin, cwd=launch.cwd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -74,6 +75,7 @@ class Worker:
 
     async def start(self) -> None:
         await self.executor.start()
+        log.info("runs isolated by: %s", json.dumps(self.executor.isolation()))
         self._loops = [
             *(asyncio.create_task(self._claim_loop(lane), name=f"runplane-claim-{lane.name}")
               for lane in self.lanes),

@@ -5,7 +5,8 @@ its page tables) and never carries the API server's state. ZygoteExecutor starts
 ``python -I -X utf8 zygote.py REPORT_FD`` in its own session.
 
 Orders arrive on stdin, each a header (4-byte big-endian body length, 8-byte order id) and a
-JSON body ``{"workdir", "env", "owner": [uid, gid] | null, "request": <python_child request>}``
+JSON body ``{"workdir", "env", "owner": [uid, gid] | null, "confine": <policy> | null,
+"request": <python_child request>}``
 that the zygote does not parse: the child does. Reports go out on REPORT_FD, a SOCK_SEQPACKET
 socket, one JSON object per packet:
 
@@ -103,11 +104,14 @@ _EXITED = b'{"type": "exited", "id": %d, "pid": %d, "returncode": %d}'
 REHEARSALS = 200
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_confine: Any = None  # confine.py, loaded by path in main()
 
 
 def main() -> None:
     reports = socket.socket(fileno=int(sys.argv[1]))
-    child_module = _load_python_child()
+    child_module = _load_sibling("python_child")
+    global _confine
+    _confine = _load_sibling("confine")
     # Orphaned grandchildren of runs are re-parented to us rather than to PID 1, which in a
     # container may be a process that never reaps them: we reap them.
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -123,11 +127,11 @@ def main() -> None:
     server.serve(wake_r)
 
 
-def _load_python_child() -> types.ModuleType:
+def _load_sibling(name: str) -> types.ModuleType:
     # By path, not through sys.path: -I leaves this directory off it, and putting it on
     # would let scripts import runplane's engine modules by their bare names.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_child.py")
-    spec = importlib.util.spec_from_file_location("runplane_python_child", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"runplane_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -432,6 +436,9 @@ def _become(order: dict[str, Any]) -> None:
         _die_with(zygote_pid)  # a uid change cleared it
     os.chdir(order["workdir"])
     _set_environment(order["env"])
+    policy = order.get("confine")
+    if policy is not None:  # raises rather than run a script less confined than promised
+        _confine.confine(policy["workdir"], policy["read"], policy["devices"])
 
 
 def _die_with(zygote_pid: int) -> None:

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from runplane.clock import utcnow
 from runplane.engine.capture import CappedOutput, PipeDrain
@@ -118,6 +119,9 @@ class ZygoteExecutor:
         if not self.spawn.sandboxed:
             await self._ensure_zygote()
 
+    def isolation(self) -> dict[str, Any]:
+        return self.spawn.isolation()
+
     async def close(self) -> None:
         """Kill every running group, then stop the zygote and the spawn executor's runs."""
         self._closed = True
@@ -163,6 +167,7 @@ class ZygoteExecutor:
             "workdir": workdir,
             "env": base_env(workdir),
             "owner": self.spawn.owner,
+            "confine": self.spawn.confinement.policy(workdir),
             "request": python_document(request, workdir),
         }).encode()
 

@@ -24,7 +24,9 @@ when the file is free, where a thread hop would cost more than the unit (store/i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import queue
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -64,6 +66,25 @@ def parse_database_url(url: str) -> URL:
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
     return parsed
+
+
+def database_file(url: str) -> str | None:
+    """The absolute path of a SQLite database's file; None for PostgreSQL or in memory."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return os.path.abspath(parsed.database)
+
+
+def create_private_file(url: str) -> None:
+    """Make a SQLite database's file, if it is not there yet, readable by its owner only:
+    SQLite would make it (and its -wal and -shm, which copy its mode) readable by all."""
+    path = database_file(url)
+    if path is None:
+        return
+    # Already there; or no folder, which SQLite will say.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
 def sync_url(url: str) -> URL:
@@ -121,6 +142,7 @@ class Database:
         self.dialect = target.get_backend_name()
         if self.dialect == "sqlite" and target.database in (None, "", ":memory:"):
             raise ValueError("an in-memory SQLite database cannot be shared; use a file")
+        create_private_file(url)
         options: dict[str, Any] = {"poolclass": NullPool}
         if pooled:
             options = {"pool_size": pool_size, "max_overflow": pool_size}

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 
 from runplane.clock import utcnow
 from runplane.model import DEFAULT_INSTANCE, DEFAULT_INSTANCE_DESCRIPTION
-from runplane.store.database import sync_url
+from runplane.store.database import create_private_file, sync_url
 from runplane.store.instances import insert_instance_if_absent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -26,6 +26,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """The schema alone (tests and benchmarks start from an empty database)."""
+    create_private_file(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

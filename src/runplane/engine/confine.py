@@ -1,0 +1,165 @@
+"""Confine the calling process to one run's share of the machine: Landlock, no new privileges,
+no capabilities. Whatever the run starts inherits all three.
+
+Standalone on purpose: stdlib only, no runplane imports. The zygote loads it by path and calls
+`confine` in each forked child; a spawned run (shell, or python3 with the spawn executor) is
+started through it as a wrapper, which confines itself and then execs the command:
+
+    python -I -S confine.py POLICY_JSON -- COMMAND...
+
+POLICY_JSON is ``{"workdir": str, "read": [dirs], "devices": [files]}``. Once confined:
+
+- files: the run's own directory may be read and written; the `read` directories (the system
+  and the interpreter's prefixes) read and executed; the `devices` (/dev/null and the like)
+  read and written; everything else, the database file, the server's other files, other
+  runs' directories, is refused (EACCES), whatever the process's uid and mode bits say;
+- signals and abstract unix sockets (Landlock ABI 6 and later): the run cannot signal, or
+  connect to an abstract socket of, any process outside its own domain, the server's included;
+  ptrace and /proc/PID/{environ,mem,fd} of processes outside it are refused on every ABI;
+- no_new_privs: a setuid program (su, sudo) cannot raise the run's privileges;
+- a root process drops every capability, so root's CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_NET_ADMIN
+  and the like are not a script's.
+
+Landlock needs Linux 5.13 with the LSM enabled; `abi_version` says whether it is there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import struct
+import sys
+
+# Syscall numbers of Landlock are the same on every architecture.
+_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+PR_SET_NO_NEW_PRIVS = 38
+_PR_CAPBSET_DROP = 24
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_CAPABILITY_VERSION_3 = 0x20080522
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+# Removing and making directory entries of each kind, up to MAKE_SYM.
+_CHANGE_DIR = sum(1 << bit for bit in range(4, 13))
+REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+_READ = EXECUTE | READ_FILE | READ_DIR
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI version, or 0 where Landlock is missing or disabled."""
+    version = _libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0),
+                            ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    return max(0, int(version))
+
+
+def _fs_rights(abi: int) -> int:
+    """Every file right this ABI knows: those not handled would stay allowed."""
+    rights = EXECUTE | WRITE_FILE | READ_FILE | READ_DIR | _CHANGE_DIR
+    if abi >= 2:
+        rights |= REFER
+    if abi >= 3:
+        rights |= TRUNCATE
+    if abi >= 5:
+        rights |= IOCTL_DEV
+    return rights
+
+
+def _ruleset_attr(abi: int) -> bytes:
+    # struct landlock_ruleset_attr grew a field at ABI 4 (net) and 6 (scoped); an older
+    # kernel refuses a larger size, so only the fields it knows are passed.
+    handled = _fs_rights(abi)
+    if abi >= 6:
+        return struct.pack("=QQQ", handled, 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL)
+    if abi >= 4:
+        return struct.pack("=QQ", handled, 0)
+    return struct.pack("=Q", handled)
+
+
+def confine(workdir: str, read: list[str], devices: list[str]) -> int:
+    """Confine this process (see the module's docstring); answer the Landlock ABI used.
+
+    Raises OSError if Landlock is missing or a step fails: a run is never started less
+    confined than the server promised.
+    """
+    abi = abi_version()
+    if abi < 1:
+        raise OSError("Landlock is not available in this kernel")
+    attr = _ruleset_attr(abi)
+    ruleset = _check(_libc.syscall(_CREATE_RULESET, attr, ctypes.c_size_t(len(attr)),
+                                   ctypes.c_uint32(0)), "landlock_create_ruleset")
+    try:
+        everything = _fs_rights(abi)
+        _allow(ruleset, workdir, everything, required=True)
+        for path in read:
+            _allow(ruleset, path, _READ)
+        file_rights = WRITE_FILE | READ_FILE | (everything & (TRUNCATE | IOCTL_DEV))
+        for path in devices:
+            _allow(ruleset, path, file_rights)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+        _drop_capabilities()
+        _check(_libc.syscall(_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
+               "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _allow(ruleset: int, path: str, rights: int, required: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        if required:
+            raise
+        return  # /lib32 and the like exist on some systems only
+    try:
+        if not os.path.isdir(path):
+            rights &= EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
+        rule = struct.pack("=Qi", rights, fd)  # landlock_path_beneath_attr is packed
+        _check(_libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, ctypes.c_uint32(0)),
+               f"landlock_add_rule({path})")
+    finally:
+        os.close(fd)
+
+
+def _drop_capabilities() -> None:
+    """Root keeps its uid but none of its powers; others have no capabilities to drop."""
+    if os.geteuid() != 0:
+        return
+    for capability in range(64):
+        if _libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    _libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = struct.pack("=Ii", _CAPABILITY_VERSION_3, 0)
+    empty = bytes(24)  # two of {effective, permitted, inheritable}, all zero
+    _check(_libc.capset(header, empty), "capset")
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+    return int(result)
+
+
+def main(argv: list[str]) -> None:
+    """The wrapper: confine, then become the command (exec keeps the confinement)."""
+    if len(argv) < 3 or argv[1] != "--":
+        sys.stderr.write("usage: confine.py POLICY_JSON -- COMMAND...\n")
+        sys.exit(2)
+    policy = json.loads(argv[0])
+    try:
+        confine(policy["workdir"], policy["read"], policy["devices"])
+    except OSError as exc:
+        sys.stderr.write(f"runplane: could not confine the run: {exc}\n")
+        sys.exit(126)
+    os.execv(argv[2], argv[2:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -30,6 +30,9 @@ from bench.server import Server, Unavailable, tail
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTORS = ("fork", "spawn")
+# Also measurable, side by side with the default: the same executors with runs unconfined
+# (RUNPLANE_CONFINE=off), which shows what Landlock costs a run.
+KNOWN_EXECUTORS = (*EXECUTORS, "fork-unconfined", "spawn-unconfined")
 # Wide enough for the table when the output goes to a file or a pipe.
 console = Console(width=None if sys.stdout.isatty() else 132)
 
@@ -45,7 +48,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latest.json",
                         help="where to write the JSON (default bench/results/latest.json)")
     parser.add_argument("--executors", default=",".join(EXECUTORS),
-                        help="runplane executors to measure, in order (default fork,spawn)")
+                        help="runplane executors to measure, in order (default fork,spawn; "
+                             "also fork-unconfined, spawn-unconfined)")
     parser.add_argument("--no-celery", action="store_true", help="leave out the Celery peer")
     parser.add_argument("--warmup", type=int,
                         help="calls before measuring (50; quick 10; smoke 2)")
@@ -76,7 +80,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.runs_for_memory = sizes[3]
     args.executors = [name for name in args.executors.split(",") if name]
     args.memory_executors = set(args.memory_executors.split(","))
-    unknown = set(args.executors) - set(EXECUTORS)
+    unknown = set(args.executors) - set(KNOWN_EXECUTORS)
     if unknown:
         parser.error(f"unknown executor(s): {', '.join(sorted(unknown))}")
     if args.rounds < 1:

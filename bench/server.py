@@ -58,7 +58,9 @@ class Server:
         # Default settings: no RUNPLANE_* of the caller leaks in, only the executor.
         env = {name: value for name, value in os.environ.items()
                if not name.startswith("RUNPLANE_")}
-        env["RUNPLANE_EXECUTOR"] = self.executor
+        env["RUNPLANE_EXECUTOR"] = self.executor.removesuffix("-unconfined")
+        if self.executor.endswith("-unconfined"):
+            env["RUNPLANE_CONFINE"] = "off"
         command = [RUNPLANE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--database", f"sqlite:///{self.workdir / 'runplane.db'}"]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         default="", max_length=4096,
         description="more directories confined runs may read, separated by ':'",
     )
+    confine_write: str = Field(
+        default="", max_length=4096,
+        description="directories confined runs may also write, separated by ':'",
+    )
     run_as_uid: int | None = Field(default=None, ge=0,
                                    description="switch runs to this uid (server runs as root)")
     run_as_gid: int | None = Field(default=None, ge=0,

@@ -79,6 +79,17 @@ def test_bench_run_smoke(tmp_path: Path) -> None:
     assert (celery["async"]["runs"], celery["async"]["failures"]) == (20, 0)
 
 
+def test_bench_run_confinement_rows_smoke(tmp_path: Path) -> None:
+    # The README's command for what confinement costs: the same executor with runs confined
+    # (the default) and unconfined, side by side.
+    document = smoke("bench.run", tmp_path / "confine.json", "--executors",
+                     "fork,fork-unconfined", "--no-celery", "--memory-executors", "")
+    assert list(document["results"]) == ["fork", "fork-unconfined"]
+    for row in document["results"].values():
+        assert row["available"] is True and row["error"] is False, row
+        check_latency(row["sync"], 10)
+
+
 def test_bench_services_smoke(tmp_path: Path) -> None:
     document = smoke("bench.services", tmp_path / "services.json")
     assert document["plan"]["smoke"] is True

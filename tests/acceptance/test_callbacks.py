@@ -16,6 +16,7 @@ import httpx
 from tests.support.batch_door import FAST_CALLBACKS, call, device_job, run_batch, wait_results
 from tests.support.polling import wait_until
 from tests.support.receiver import DROP, Receiver
+from tests.support.scratch import scratch_dir
 from tests.support.script_door import create_instance, create_script, script_path
 from tests.support.server import ServerProcess
 
@@ -113,8 +114,8 @@ def kill_left_over_scripts(work: Path) -> None:
 def test_a_server_killed_mid_batch_resumes_it_without_running_finished_jobs_again(
     database_url: str, tmp_path: Path
 ) -> None:
-    work = tmp_path / "work"
-    (work / "marks").mkdir(parents=True)
+    work = scratch_dir("work-")
+    (work / "marks").mkdir()
     env = {**FAST_CALLBACKS, "RUNPLANE_LEASE_SECONDS": "2"}
     server = ServerProcess(database_url, tmp_path, env=env).start()
     receiver = Receiver().start()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.support.scratch import scratch_dir, scratch_env
 from tests.support.server import RUNPLANE, ServerProcess
 
 SHORT_LEASE = {"RUNPLANE_LEASE_SECONDS": "2", "RUNPLANE_WORKERS": "4"}
@@ -80,8 +82,7 @@ def test_two_worker_processes_never_run_the_same_task(
     database_url: str, tmp_path: Path
 ) -> None:
     """An API-only server and two `runplane worker` processes share one database."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
+    marks = scratch_dir()
     # O_EXCL: a task executed twice fails its second execution.
     source = (
         "import os\n"
@@ -104,6 +105,7 @@ def test_two_worker_processes_never_run_the_same_task(
             workers.append(subprocess.Popen(
                 [RUNPLANE, "worker", "--database", database_url, "--workers", "3"],
                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={**os.environ, **scratch_env()},
             ))
         seen = wait_all_final(client, script, 60, timeout=90)
         assert set(seen.values()) == {"success"}, seen

@@ -4,13 +4,15 @@ commands and scripts, the sync wait limit, a crash mid-run, and 10,000 devices.
 
 Most tests share one server per module and database, each in an instance of its own; those
 that need other settings (or kill the server) start their own. Snippets leave marker files
-under the test's tmp_path (passed through the payload) so a test can count executions.
+in a scratch folder (tests/support/scratch.py: confined runs may write there), passed through
+the payload, so a test can count executions.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 import sqlalchemy
 
 from tests.support.polling import wait_until
+from tests.support.scratch import scratch_dir
 from tests.support.script_door import create_instance, create_script
 from tests.support.server import ServerProcess
 
@@ -169,10 +172,10 @@ def client(shared_server: ServerProcess, instance: str) -> Iterator[httpx.Client
 
 
 @pytest.fixture
-def marker_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "markers"
-    directory.mkdir()
-    return directory
+def marker_dir() -> Iterator[Path]:
+    directory = scratch_dir()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -798,8 +801,7 @@ def test_targets_that_share_a_process_fail_alone(database_url: str, tmp_path: Pa
     every other device succeeds, and none runs twice (the ones the dead process had not
     begun run in another)."""
     names = [f"d{index:02d}" for index in range(40)]
-    marks = tmp_path / "marks"
-    marks.mkdir()
+    marks = scratch_dir()
     server = ServerProcess(database_url, tmp_path, env={
         "RUNPLANE_WORKERS": "2", "RUNPLANE_SERVICE_BATCH_SIZE": "8",
     }).start()

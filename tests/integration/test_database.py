@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import stat
 import threading
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, text
 from runplane.errors import Conflict, NotFound
 from runplane.store import inline
 from runplane.store.database import Database
+from runplane.store.migrate import upgrade
 
 pytestmark = pytest.mark.anyio
 
@@ -209,3 +211,16 @@ async def test_the_wal_is_recycled_under_a_steady_stream_of_small_writes(
             largest = max(largest, os.path.getsize(wal))
     period = inline.CHECKPOINT_EVERY * 2 * 4096  # a commit writes a page or two here
     assert largest < 3 * period, (largest, period)
+
+
+async def test_a_new_sqlite_file_and_its_journal_are_the_owners_alone(tmp_path: Any) -> None:
+    path = tmp_path / "new.db"
+    upgrade(f"sqlite:///{path}")  # `runplane migrate` makes it first
+    opened = Database(f"sqlite:///{path}")
+    try:
+        await opened.write(lambda conn: conn.execute(text("CREATE TABLE t (n INTEGER)")))
+        modes = {name: stat.S_IMODE(os.stat(f"{path}{name}").st_mode)
+                 for name in ("", "-wal", "-shm") if os.path.exists(f"{path}{name}")}
+    finally:
+        await opened.close()
+    assert modes[""] == 0o600 and set(modes.values()) == {0o600}, modes

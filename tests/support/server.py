@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.scratch import scratch_env
+
 RUNPLANE = str(Path(sys.executable).with_name("runplane"))
 KEY_LINE = re.compile(r"^\s{4}([0-9a-f]{40})\s*$", re.MULTILINE)
 
@@ -41,7 +43,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0, *, extra_args: tuple[str, ...] = ()) -> ServerProcess:
         self.log_path = self.workdir / f"server-{self.port}-{time.monotonic_ns()}.log"
         stdout_path = self.log_path.with_suffix(".out")
-        env = {**os.environ, "RUNPLANE_LOG_LEVEL": "warning", **self.env}
+        env = {**os.environ, "RUNPLANE_LOG_LEVEL": "warning", **scratch_env(), **self.env}
         with open(self.log_path, "w") as log, open(stdout_path, "w") as out:
             self.process = subprocess.Popen(
                 [RUNPLANE, "serve", "--port", str(self.port), "--database", self.database_url,

@@ -13,6 +13,7 @@ from runplane.api import health
 from runplane.api.batch_door import routes as batch_door
 from runplane.api.batch_door.actions import batch_actions
 from runplane.api.body_limit import BodyLimitMiddleware
+from runplane.api.json_response import JSONResponse
 from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
 from runplane.api.service_door import services as service_runs
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="runplane", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        default_response_class=JSONResponse,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_max_bytes)
     app.include_router(health.router)

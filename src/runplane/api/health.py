@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from runplane import __version__
+from runplane.api.json_response import JSONResponse
 from runplane.errors import StoreUnavailable
 from runplane.store.health import ping
 

@@ -7,9 +7,11 @@ started through it as a wrapper, which confines itself and then execs the comman
 
     python -I -S confine.py POLICY_JSON -- COMMAND...
 
-POLICY_JSON is ``{"workdir": str, "read": [dirs], "devices": [files]}``. Once confined:
+POLICY_JSON is ``{"workdir": str, "read": [dirs], "write": [dirs], "devices": [files]}``.
+Once confined:
 
-- files: the run's own directory may be read and written; the `read` directories (the system
+- files: the run's own directory and the `write` ones may be read and written; the `read`
+  directories (the system
   and the interpreter's prefixes) read and executed; the `devices` (/dev/null and the like)
   read and written; everything else, the database file, the server's other files, other
   runs' directories, is refused (EACCES), whatever the process's uid and mode bits say;
@@ -81,7 +83,7 @@ def _ruleset_attr(abi: int) -> bytes:
     return struct.pack("=Q", handled)
 
 
-def confine(workdir: str, read: list[str], devices: list[str]) -> int:
+def confine(workdir: str, read: list[str], devices: list[str], write: list[str]) -> int:
     """Confine this process (see the module's docstring); answer the Landlock ABI used.
 
     Raises OSError if Landlock is missing or a step fails: a run is never started less
@@ -96,6 +98,8 @@ def confine(workdir: str, read: list[str], devices: list[str]) -> int:
     try:
         everything = _fs_rights(abi)
         _allow(ruleset, workdir, everything, required=True)
+        for path in write:
+            _allow(ruleset, path, everything)
         for path in read:
             _allow(ruleset, path, _READ)
         file_rights = WRITE_FILE | READ_FILE | (everything & (TRUNCATE | IOCTL_DEV))
@@ -154,7 +158,7 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     policy = json.loads(argv[0])
     try:
-        confine(policy["workdir"], policy["read"], policy["devices"])
+        confine(policy["workdir"], policy["read"], policy["devices"], policy["write"])
     except OSError as exc:
         sys.stderr.write(f"runplane: could not confine the run: {exc}\n")
         sys.exit(126)

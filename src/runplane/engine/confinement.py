@@ -48,10 +48,8 @@ def read_roots(python: str, extra: str = "") -> tuple[str, ...]:
     extra directories."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 os.path.dirname(os.path.dirname(os.path.realpath(python)))}
-    extras = [path for path in extra.split(":") if path]
-    roots = [*SYSTEM_READ, *sorted(prefixes), PYTHON_CHILD, *extras]
-    return tuple(dict.fromkeys(os.path.realpath(path) for path in roots
-                               if os.path.exists(path)))
+    roots = [*SYSTEM_READ, *sorted(prefixes), PYTHON_CHILD, *extra.split(":")]
+    return _existing(":".join(roots))
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,7 @@ class Confinement:
 
     requested: str
     read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
     abi: int = 0
     reason: str | None = None
     exposed: tuple[str, ...] = field(default=())
@@ -72,7 +71,8 @@ class Confinement:
         """What confine.confine is given for a run in `workdir`; None: unconfined."""
         if not self.active:
             return None
-        return {"workdir": workdir, "read": list(self.read), "devices": list(DEVICES)}
+        return {"workdir": workdir, "read": list(self.read), "write": list(self.write),
+                "devices": list(DEVICES)}
 
     def wrap(self, python: str, workdir: str) -> list[str]:
         """The prefix that starts a spawned command confined (nothing when unconfined)."""
@@ -88,31 +88,46 @@ class Confinement:
                     "exposed": ["every file the server's user can read, the database's "
                                 "included (see the README's isolation table)"]}
         return {"landlock": True, "abi": self.abi, "readable": list(self.read),
+                "writable": list(self.write),
                 "capabilities": "dropped" if os.geteuid() == 0 else "none",
                 "exposed": list(self.exposed)}
 
 
-async def decide(requested: str, python: str, *, extra_read: str = "",
-                 protected: tuple[str, ...] = ()) -> Confinement:
+async def decide(requested: str, python: str, *, extra_read: str = "", extra_write: str = "",
+                 protected: tuple[str, ...] = (), networked_database: bool = False
+                 ) -> Confinement:
     """Probe, once, whether runs can be confined here; `protected`: paths (the database
-    file, the run directories' root) that must stay out of a script's reach."""
+    file, the run directories' root) that must stay out of a script's reach;
+    `networked_database`: the database is a server, which sockets reach whatever Landlock
+    says about files."""
     if requested == "off":
         return Confinement(requested)
     roots = read_roots(python, extra_read)
+    writable = _existing(extra_write)
     abi = confine.abi_version()
     reason = "this kernel has no Landlock (Linux 5.13+ with the LSM enabled)" if abi < 1 \
-        else await _probe(Confinement(requested, roots, abi), python)
+        else await _probe(Confinement(requested, roots, writable, abi), python)
     if reason is not None:
         if requested == "required":
             raise ConfinementUnavailable(f"runs cannot be confined: {reason}")
         log.warning("runs are NOT confined: %s; a script can read what the server's user "
                     "can, the database included", reason)
-        return Confinement(requested, roots, abi, reason)
+        return Confinement(requested, roots, writable, abi, reason)
     exposed = tuple(f"{path} (under {root}, which scripts may read)"
-                    for path in protected for root in roots if _beneath(path, root))
+                    for path in protected for root in (*roots, *writable)
+                    if _beneath(path, root))
+    if networked_database:
+        exposed += ("the PostgreSQL server, over the network: scripts connect as any local "
+                    "program can (require a password)",)
     for line in exposed:
         log.warning("confined runs can still read %s", line)
-    return Confinement(requested, roots, abi, None, exposed)
+    return Confinement(requested, roots, writable, abi, None, exposed)
+
+
+def _existing(paths: str) -> tuple[str, ...]:
+    """The directories of a ':'-separated setting, resolved; missing ones are left out."""
+    return tuple(dict.fromkeys(os.path.realpath(path) for path in paths.split(":")
+                               if path and os.path.exists(path)))
 
 
 def _beneath(path: str, root: str) -> bool:

@@ -5,15 +5,15 @@ Levels, set with `RUNPLANE_SANDBOX`:
 - ``none`` (default). What POSIX gives without privileges: rlimits (address space, CPU time,
   file size, open files, no core dumps), a process group killed as a whole when the run ends
   or times out, a private temporary working directory removed afterwards, and a scrubbed
-  environment (no server secrets in os.environ), closed inherited descriptors. It does not
-  stop a script from reading what the server's user can read (the database file included),
-  using the network, signalling the server's other processes, or escaping the final kill with
-  setsid(). Set `run_as_uid`/`run_as_gid` to a dedicated user to fence off files and signals.
+  environment (no server secrets in os.environ), closed inherited descriptors; and, unless
+  RUNPLANE_CONFINE=off, Landlock confinement (confinement.py): no file of the server's or of
+  another run, no signal to either. It does not stop a script from using the network, or
+  escaping the final kill with setsid().
 - ``bwrap``. Adds Linux namespaces: no network (only a private loopback), a read-only view of
   the whole filesystem except the run's directory, a private empty /tmp, a minimal /dev, and
   its own PID namespace (it sees only its own processes; when the run is killed, everything it
-  started dies with the namespace, setsid() or not), plus private IPC and hostname. The
-  filesystem is still readable: combine with `run_as_uid` to keep the server's files private.
+  started dies with the namespace, setsid() or not), plus private IPC and hostname. Files are
+  kept private by the confinement inside it, not by bwrap.
 
 bwrap wraps an exec, and a forked child of the zygote is not one: with bwrap active, python3
 runs use the spawn path inside bwrap (about 15-20 ms more per run than a warm fork).

@@ -103,7 +103,9 @@ class SubprocessExecutor:
         run_as_gid: int | None = None,
         confine: str = "off",
         confine_read: str = "",
+        confine_write: str = "",
         database_path: str | None = None,
+        networked_database: bool = False,
     ) -> None:
         self.python = python
         self.run_root = choose_work_root(work_root)
@@ -112,7 +114,9 @@ class SubprocessExecutor:
         self._bwrap: Bwrap | None = None
         self.confine_requested = confine
         self.confine_read = confine_read
+        self.confine_write = confine_write
         self.database_path = database_path
+        self.networked_database = networked_database
         self.confinement = Confinement("off")
         self._running: set[asyncio.SubprocessTransport] = set()
         self.janitor = Janitor(self.run_root.in_memory)
@@ -123,7 +127,9 @@ class SubprocessExecutor:
         return cls(work_root=work_root or settings.work_root, sandbox=settings.sandbox,
                    run_as_uid=settings.run_as_uid, run_as_gid=settings.run_as_gid,
                    confine=settings.confine, confine_read=settings.confine_read,
-                   database_path=database_file(settings.database))
+                   confine_write=settings.confine_write,
+                   database_path=database_file(settings.database),
+                   networked_database=database_file(settings.database) is None)
 
     @property
     def work_root(self) -> str:
@@ -142,7 +148,9 @@ class SubprocessExecutor:
         self._bwrap = await detect(self.sandbox_requested, owner=self.owner)
         protected = (self.work_root, *([self.database_path] if self.database_path else []))
         self.confinement = await decide(self.confine_requested, self.python,
-                                        extra_read=self.confine_read, protected=protected)
+                                        extra_read=self.confine_read,
+                                        extra_write=self.confine_write, protected=protected,
+                                        networked_database=self.networked_database)
 
     def isolation(self) -> dict[str, Any]:
         """What runs are isolated by here, and what that leaves open (the log, /healthz)."""

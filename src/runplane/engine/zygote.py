@@ -438,7 +438,7 @@ def _become(order: dict[str, Any]) -> None:
     _set_environment(order["env"])
     policy = order.get("confine")
     if policy is not None:  # raises rather than run a script less confined than promised
-        _confine.confine(policy["workdir"], policy["read"], policy["devices"])
+        _confine.confine(policy["workdir"], policy["read"], policy["devices"], policy["write"])
 
 
 def _die_with(zygote_pid: int) -> None:

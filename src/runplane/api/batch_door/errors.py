@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from runplane.api.batch_door.envelope import (
@@ -20,6 +19,7 @@ from runplane.api.batch_door.envelope import (
     field_messages,
     from_core,
 )
+from runplane.api.json_response import JSONResponse
 from runplane.errors import NotFound, RunplaneError, StoreUnavailable
 
 log = logging.getLogger("runplane.api")

@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from runplane.api.json_response import JSONResponse
 from runplane.errors import (
     Conflict,
     Forbidden,

@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from runplane.api.json_response import JSONResponse
 from runplane.errors import (
     Conflict,
     Forbidden,

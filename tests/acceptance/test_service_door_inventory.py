@@ -94,8 +94,10 @@ def test_a_key_without_the_role_is_403_and_an_instance_key_uses_its_instance(
             "Austin", "Boston", "Washington"]
         refused = http.post("/rest/instance/device", json={"name": "new"})
         assert (refused.status_code, refused.json()) == (403, FORBIDDEN)
+        # Another tenant's instance is answered as an unknown one (no existence oracle).
         other = http.get("/rest/query/device", params={"instance": "default"})
-        assert (other.status_code, other.json()) == (403, FORBIDDEN)
+        assert (other.status_code, other.json()) == (
+            404, {"alert": "Error 404 - Instance was not found."})
 
 
 def test_unknown_instance_is_404_alert(shared_server: ServerProcess) -> None:

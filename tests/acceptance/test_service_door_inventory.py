@@ -220,6 +220,26 @@ def test_search_as_enms_answers_it(client: httpx.Client) -> None:
     assert "Invalid regular expression" in bad.json()["alert"]
 
 
+def test_search_by_an_order_column_no_device_has_answers_in_name_order(
+    client: httpx.Client
+) -> None:
+    """As eNMS: an unknown order column orders nothing (no 400); a custom property orders."""
+    save(client, "device", DEVICES)
+    for column in ("no_such_property", "nothing_at_all"):
+        unknown = client.post("/rest/search", json={
+            "type": "device", "columns": ["name", column],
+            "order": [{"column": 1, "dir": "desc"}]})
+        assert unknown.status_code == 200, unknown.text
+        assert [row["name"] for row in unknown.json()] == ["Austin", "Boston", "Washington"]
+    by_rack = client.post("/rest/search", json={
+        "type": "device", "columns": ["name"], "order": [{"column": "rack", "dir": "desc"}]})
+    assert [row["name"] for row in by_rack.json()] == ["Austin", "Washington", "Boston"]
+    malformed = client.post("/rest/search", json={
+        "type": "device", "order": [{"column": "rack; drop table devices"}]})
+    assert malformed.status_code == 400
+    assert "Not a valid property name" in malformed.json()["alert"]
+
+
 # Pools -------------------------------------------------------------------------------------
 
 

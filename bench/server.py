@@ -1,5 +1,5 @@
-"""A real `runplane serve` process: a fresh SQLite file, a free port, default settings but for
-the executor."""
+"""A real `runplane serve` process: a fresh SQLite file (or a given empty database), a free
+port, default settings but for the executor."""
 
 from __future__ import annotations
 
@@ -36,9 +36,11 @@ def tail(path: Path, lines: int = 5) -> str:
 
 
 class Server:
-    def __init__(self, executor: str, workdir: Path) -> None:
+    def __init__(self, executor: str, workdir: Path, database: str | None = None) -> None:
         self.executor = executor
         self.workdir = workdir
+        # Default: a fresh SQLite file in workdir; else a database with no key yet.
+        self.database = database or f"sqlite:///{workdir / 'runplane.db'}"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.admin_key = ""
@@ -62,7 +64,7 @@ class Server:
         if self.executor.endswith("-unconfined"):
             env["RUNPLANE_CONFINE"] = "off"
         command = [RUNPLANE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--database", f"sqlite:///{self.workdir / 'runplane.db'}"]
+                   "--database", self.database]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             # Its own session: a Ctrl-C of the bench does not reach it; stop() ends it.
             self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=out,

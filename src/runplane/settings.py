@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     config_max_bytes: int = 256 * KIB
     metadata_max_bytes: int = 64 * KIB
     page_size_max: int = 100
+    query_timeout_ms: int = Field(
+        default=5000, ge=0, le=3_600_000,
+        description="PostgreSQL: the longest a statement running a user's regex (a pool's "
+                    "or a search's filter) may take, in ms, before it is refused (0: no bound)",
+    )
 
     # Services (the service door).
     max_targets: int = Field(default=50_000, ge=1, description="targets of one service run")

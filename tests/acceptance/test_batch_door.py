@@ -263,8 +263,9 @@ def test_roles_and_instances(batch_server: ServerProcess, client: httpx.Client,
                         headers={"X-API-KEY": reader}), 403, 24403)
     error_of(httpx.post(url, params={"action": "secret"}, headers={"X-API-KEY": reader}),
              403, 24403)
+    # Another tenant's instance is answered as an unknown one (no existence oracle).
     error_of(httpx.post(url, params={"action": "run", "instance": instance}, json=job,
-                        headers={"X-API-KEY": runner_elsewhere}), 403, 24403)
+                        headers={"X-API-KEY": runner_elsewhere}), 404, 24404)
     error_of(call(client, "progress", {"async": "0" * 32}, instance="no-such-instance"),
              404, 24404)
     # An instance key acts on its own instance without naming it.

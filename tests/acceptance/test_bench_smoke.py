@@ -137,6 +137,31 @@ def test_bench_pool_resolution_smoke(tmp_path: Path) -> None:
         assert pools["all devices (empty match, inverted)"]["devices"] == 300
 
 
+def test_bench_regex_stall_smoke(database_url: str, tmp_path: Path) -> None:
+    # On SQLite as the README runs it; on PostgreSQL in a database with no key yet.
+    database = database_url.split(":")[0]
+    args = ("--database-url", database_url) if database == "postgresql" else ()
+    document = smoke("bench.regex_stall", tmp_path / "regex_stall.json", *args)
+    assert (document["database"], document["smoke"]) == (database, True)
+    measured = document["measured"]
+    for phase in ("baseline", "during"):
+        figures = measured["tenant_b"][phase]
+        assert figures.keys() == {"script_get", "sync_run"}
+        for kind in figures.values():
+            check_latency(kind, 10)
+    lengths = document["plan"]["lengths"]
+    assert 25 in lengths and 10_000 in lengths
+    assert measured["tenant_a"].keys() == {f"{kind}_L{length}" for length in lengths
+                                           for kind in ("pool_get", "search")}
+    assert measured["tenant_a_passes"] >= 1
+    for figures in measured["tenant_a"].values():
+        assert figures["errors"] == 0 and figures["calls"] >= 1, figures
+        assert sane_ms(figures["p50_ms"]), figures
+    timed = [row for row in document["in_process"] if row["python_re_s"] is not None]
+    assert [row["length"] for row in timed] == document["plan"]["python_lengths"]
+    assert all(row["python_re_s"] > 0 and row["re2_s"] > 0 for row in timed)
+
+
 def test_bench_ab_smoke(tmp_path: Path) -> None:
     """Old against new, here with this checkout on both sides: every round of each side is
     kept and each figure shown has both medians."""

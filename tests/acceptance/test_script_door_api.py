@@ -458,13 +458,14 @@ def test_instance_run_key_from_cli(
         assert refused.json() == NO_PERMISSION
         assert runner.delete(script_path(instance, script_id)).json() == NO_PERMISSION
 
+        # Another tenant's instance is answered as an unknown one (no existence oracle).
         for path in (f"{INSTANCES}{other}/", script_path(other, other_script)):
             foreign = runner.get(path)
-            assert foreign.status_code == 403, path
-            assert foreign.json() == NO_PERMISSION
+            assert foreign.status_code == 404, path
+            assert foreign.json() == {"detail": "Instance was not found."}
         foreign_run = runner.post(f"{script_path(other, other_script)}run/", json={})
-        assert foreign_run.status_code == 403
-        assert foreign_run.json() == NO_PERMISSION
+        assert foreign_run.status_code == 404
+        assert foreign_run.json() == {"detail": "Instance was not found."}
 
         visible = runner.get(INSTANCES).json()["objects"]
         assert [item["name"] for item in visible] == [instance]

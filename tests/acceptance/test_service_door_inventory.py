@@ -94,8 +94,10 @@ def test_a_key_without_the_role_is_403_and_an_instance_key_uses_its_instance(
             "Austin", "Boston", "Washington"]
         refused = http.post("/rest/instance/device", json={"name": "new"})
         assert (refused.status_code, refused.json()) == (403, FORBIDDEN)
+        # Another tenant's instance is answered as an unknown one (no existence oracle).
         other = http.get("/rest/query/device", params={"instance": "default"})
-        assert (other.status_code, other.json()) == (403, FORBIDDEN)
+        assert (other.status_code, other.json()) == (
+            404, {"alert": "Error 404 - Instance was not found."})
 
 
 def test_unknown_instance_is_404_alert(shared_server: ServerProcess) -> None:
@@ -216,6 +218,26 @@ def test_search_as_enms_answers_it(client: httpx.Client) -> None:
                                                                 "name_filter": "regex"}})
     assert bad.status_code == 400
     assert "Invalid regular expression" in bad.json()["alert"]
+
+
+def test_search_by_an_order_column_no_device_has_answers_in_name_order(
+    client: httpx.Client
+) -> None:
+    """As eNMS: an unknown order column orders nothing (no 400); a custom property orders."""
+    save(client, "device", DEVICES)
+    for column in ("no_such_property", "nothing_at_all"):
+        unknown = client.post("/rest/search", json={
+            "type": "device", "columns": ["name", column],
+            "order": [{"column": 1, "dir": "desc"}]})
+        assert unknown.status_code == 200, unknown.text
+        assert [row["name"] for row in unknown.json()] == ["Austin", "Boston", "Washington"]
+    by_rack = client.post("/rest/search", json={
+        "type": "device", "columns": ["name"], "order": [{"column": "rack", "dir": "desc"}]})
+    assert [row["name"] for row in by_rack.json()] == ["Austin", "Washington", "Boston"]
+    malformed = client.post("/rest/search", json={
+        "type": "device", "order": [{"column": "rack; drop table devices"}]})
+    assert malformed.status_code == 400
+    assert "Not a valid property name" in malformed.json()["alert"]
 
 
 # Pools -------------------------------------------------------------------------------------

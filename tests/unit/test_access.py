@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from runplane.core.access import Role, hash_key, new_key, require
-from runplane.errors import Forbidden
+from runplane.errors import Forbidden, NotFound
 from runplane.model import ApiKey, Instance
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,8 +46,13 @@ def test_roles_include_the_ones_below() -> None:
 
 def test_instance_keys_stay_in_their_instance() -> None:
     require(key("admin", 1), Role.write, instance(1))
-    with pytest.raises(Forbidden):
+    # Another tenant's instance is not found, as an unknown one is (no existence oracle).
+    with pytest.raises(NotFound, match=r"^Instance was not found\.$"):
         require(key("admin", 1), Role.read, instance(2))
+    with pytest.raises(NotFound):
+        require(key("read", 1), Role.admin, instance(2))
+    with pytest.raises(Forbidden):  # its own instance, without the role
+        require(key("read", 1), Role.run, instance(1))
     with pytest.raises(Forbidden):  # account-wide actions need an account key
         require(key("admin", 1), Role.admin)
 

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from enum import IntEnum
 
-from runplane.errors import Forbidden
+from runplane.errors import Forbidden, NotFound
 from runplane.model import ApiKey, Instance
 
 
@@ -29,6 +29,8 @@ class Role(IntEnum):
 
 
 NO_PERMISSION = "You do not have permission to perform this action."
+# What an unknown instance answers, and so also another tenant's (see `hide_foreign`).
+INSTANCE_NOT_FOUND = "Instance was not found."
 
 
 def new_key() -> str:
@@ -41,9 +43,19 @@ def hash_key(secret: str, key: str) -> str:
     return hmac.new(secret.encode(), key.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
+def hide_foreign(key: ApiKey, instance: Instance) -> None:
+    """NotFound, as for an unknown instance, if `key` belongs to another instance: a 403
+    there would tell an instance key which names other tenants have (an existence oracle)."""
+    if key.instance_id is not None and key.instance_id != instance.id:
+        raise NotFound("Instance", INSTANCE_NOT_FOUND)
+
+
 def require(key: ApiKey, role: Role, instance: Instance | None = None) -> None:
-    """Raise Forbidden unless `key` holds `role` on `instance` (None: account-wide)."""
-    if key.instance_id is not None and (instance is None or key.instance_id != instance.id):
+    """Raise Forbidden unless `key` holds `role` on `instance` (None: account-wide); an
+    instance key naming another instance is answered NotFound (`hide_foreign`)."""
+    if instance is not None:
+        hide_foreign(key, instance)
+    elif key.instance_id is not None:
         raise Forbidden(NO_PERMISSION)
     if Role[key.role] < role:
         raise Forbidden(NO_PERMISSION)

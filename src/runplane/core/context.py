@@ -41,7 +41,8 @@ class Core:
 
 async def open_core(settings: Settings, *, pooled: bool = True) -> Core:
     """Connect to an already migrated database and load (or create) the key secret."""
-    database = Database(settings.database, pooled=pooled)
+    database = Database(settings.database, pooled=pooled,
+                        query_timeout_ms=settings.query_timeout_ms)
     secret = await database.write(key_store.set_fact_once, KEY_SECRET_FACT, secrets.token_hex(32))
     return Core(settings=settings, database=database, key_secret=secret)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from runplane.clock import utcnow
 from runplane.core import validation
-from runplane.core.access import Role, require
+from runplane.core.access import INSTANCE_NOT_FOUND, Role, hide_foreign, require
 from runplane.core.context import Core
 from runplane.errors import Invalid, NotFound
 from runplane.model import ApiKey, Instance, Page
@@ -15,7 +15,6 @@ from runplane.store import instances as store
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 DESCRIPTION_MAX_CHARS = 4096
-INSTANCE_NOT_FOUND = "Instance was not found."
 
 
 def normalize_name(name: Any) -> str:
@@ -102,6 +101,7 @@ async def update(core: Core, key: ApiKey, name: str, fields: dict[str, Any]) -> 
 
 async def delete(core: Core, key: ApiKey, name: str) -> None:
     instance = await find(core, name)
+    hide_foreign(key, instance)
     require(key, Role.admin)
     await core.database.write(store.delete_instance, instance.id)
 

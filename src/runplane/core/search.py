@@ -62,6 +62,12 @@ def _criteria(value: Any) -> list[PropertyFilter]:
 
 
 def _order(value: Any, columns: list[str] | None) -> list[tuple[str, bool]]:
+    """(property, descending) pairs. A well-formed name that no device has is kept, not
+    refused: it sorts every record alike, so the answer is in name order. eNMS did the same
+    (`getattr(table, column, None)`: an unknown column was no ordering, and no error), and
+    with custom properties any identifier may be one that a device gets tomorrow; refusing
+    would cost a look through every device's properties per search for no safety gained
+    (the name is never SQL: it is a bound JSON path or a known column)."""
     if value is None:
         return []
     if not isinstance(value, list):

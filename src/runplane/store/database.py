@@ -42,6 +42,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from runplane import linear_regex
 from runplane.errors import NUL_MESSAGE, Conflict, Invalid, StoreUnavailable
 from runplane.store.inline import Busy, InlineSqlite, describe
+from runplane.store.time_bound import QUERY_TIMEOUT_OPTION
 
 log = logging.getLogger("runplane.store")
 
@@ -50,6 +51,8 @@ CHECKPOINT_WAIT_MS = 200
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READER_THREADS = 4
+# PostgreSQL's bound on a statement that runs a user's regex (store/time_bound.py).
+DEFAULT_QUERY_TIMEOUT_MS = 5000
 _WRITE = "runplane_write"
 
 P = ParamSpec("P")
@@ -136,7 +139,8 @@ def _prepare_sqlite(engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOU
 class Database:
     """One database: its engine, the threads that run units of work on it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True,
+                 query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS) -> None:
         self.url = url
         target = sync_url(url)
         self.dialect = target.get_backend_name()
@@ -157,6 +161,8 @@ class Database:
             self._writes = ThreadPoolExecutor(1, "runplane-db-write")
             self._writers = 1
             self._reads = ThreadPoolExecutor(SQLITE_READER_THREADS, "runplane-db-read")
+        # Every connection carries the bound; store/time_bound.py applies it where needed.
+        options["execution_options"] = {QUERY_TIMEOUT_OPTION: query_timeout_ms}
         self.engine = create_engine(target, **options)
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._inline: InlineSqlite | None = None

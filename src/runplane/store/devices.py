@@ -28,6 +28,7 @@ from runplane.store import device_writes as writes
 from runplane.store.bulk import collector_paused
 from runplane.store.filters import PropertyFilter, all_of, property_text
 from runplane.store.tables import devices
+from runplane.store.time_bound import bounded, has_regex
 
 T = TypeVar("T")
 
@@ -190,7 +191,8 @@ def filter_devices(
     order: Sequence[tuple[str, bool]] = (), offset: int = 0, limit: int | None = None,
 ) -> list[Device]:
     where = all_of(conn.dialect.name, filters)
-    return find_devices(conn, instance_id, where, order=order, offset=offset, limit=limit)
+    with bounded(conn, needed=has_regex(filters)):
+        return find_devices(conn, instance_id, where, order=order, offset=offset, limit=limit)
 
 
 def count_devices(conn: Connection, instance_id: int, where: ColumnElement[bool]

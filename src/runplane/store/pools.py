@@ -10,10 +10,12 @@ from sqlalchemy import Connection, delete, exists, insert, literal, or_, select,
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
+from runplane.errors import Invalid
 from runplane.model import Pool, Target
 from runplane.store.devices import chunks, count_devices, find_targets, one_of
 from runplane.store.filters import PropertyFilter, all_of
 from runplane.store.tables import devices, pool_members, pools
+from runplane.store.time_bound import bounded, has_regex, timeout_ms
 from runplane.store.types import AnyRow
 
 _COLUMNS = tuple(pools.c[name] for name in (
@@ -122,11 +124,13 @@ def pool_targets(
         return []
     dialect = conn.dialect.name
     where = or_(*(membership(dialect, pool) for pool in chosen))
-    return find_targets(conn, instance_id, where)
+    with bounded(conn, needed=any(has_regex(active_filters(pool)) for pool in chosen)):
+        return find_targets(conn, instance_id, where)
 
 
 def count_pool_devices(conn: Connection, instance_id: int, pool: Pool) -> int:
-    return count_devices(conn, instance_id, membership(conn.dialect.name, pool))
+    with bounded(conn, needed=has_regex(active_filters(pool))):
+        return count_devices(conn, instance_id, membership(conn.dialect.name, pool))
 
 
 def regex_accepted(conn: Connection, pattern: str) -> str | None:
@@ -135,8 +139,12 @@ def regex_accepted(conn: Connection, pattern: str) -> str | None:
     if conn.dialect.name != "postgresql":
         return None
     try:
-        with conn.begin_nested():
+        # Compiling alone takes PostgreSQL seconds for some patterns RE2 runs at once.
+        with conn.begin_nested(), bounded(conn):
             conn.execute(select(literal("").regexp_match(pattern)))
+    except Invalid:  # bounded: the compilation outlasted the statement timeout
+        return (f"PostgreSQL took more than {timeout_ms(conn)} ms to compile it (use fewer "
+                f"nested or counted repetitions)")
     except DBAPIError as error:
         return str(error.orig).strip().splitlines()[0]
     return None

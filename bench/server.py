@@ -36,8 +36,9 @@ def tail(path: Path, lines: int = 5) -> str:
 
 
 class Server:
-    def __init__(self, executor: str, workdir: Path) -> None:
+    def __init__(self, executor: str, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.executor = executor
+        self.env = dict(env or {})  # RUNPLANE_* settings of the caller's choosing
         self.workdir = workdir
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -59,6 +60,7 @@ class Server:
         env = {name: value for name, value in os.environ.items()
                if not name.startswith("RUNPLANE_")}
         env["RUNPLANE_EXECUTOR"] = self.executor
+        env.update(self.env)
         command = [RUNPLANE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--database", f"sqlite:///{self.workdir / 'runplane.db'}"]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:

@@ -36,8 +36,10 @@ def tail(path: Path, lines: int = 5) -> str:
 
 
 class Server:
-    def __init__(self, executor: str, workdir: Path, database: str | None = None) -> None:
+    def __init__(self, executor: str, workdir: Path, database: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.executor = executor
+        self.env = dict(env or {})  # RUNPLANE_* settings of the caller's choosing
         self.workdir = workdir
         # Default: a fresh SQLite file in workdir; else a database with no key yet.
         self.database = database or f"sqlite:///{workdir / 'runplane.db'}"
@@ -63,6 +65,7 @@ class Server:
         env["RUNPLANE_EXECUTOR"] = self.executor.removesuffix("-unconfined")
         if self.executor.endswith("-unconfined"):
             env["RUNPLANE_CONFINE"] = "off"
+        env.update(self.env)
         command = [RUNPLANE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--database", self.database]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "info"
+    # A server that drops an idle connection while a client reuses it resets that request
+    # (the client cannot tell whether a POST ran); clients' pools drop idle connections after
+    # 5 s (httpx), 15 s (aiohttp) or 60 s (nginx, load balancers), so the server waits longer.
+    keep_alive_seconds: int = Field(
+        default=75, ge=1, le=3600,
+        description="how long an idle keep-alive connection stays open (s): longer than "
+                    "clients' pools keep theirs, so that the client closes first",
+    )
 
     # Workers and the queue.
     workers: int = Field(default_factory=_default_slots, ge=0, le=1024,

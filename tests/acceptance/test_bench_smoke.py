@@ -162,6 +162,17 @@ def test_bench_regex_stall_smoke(database_url: str, tmp_path: Path) -> None:
     assert all(row["python_re_s"] > 0 and row["re2_s"] > 0 for row in timed)
 
 
+def test_bench_keepalive_smoke(tmp_path: Path) -> None:
+    document = smoke("bench.keepalive", tmp_path / "keepalive.json")
+    assert set(document["rows"]) == {"keep_alive_5s", "keep_alive_75s"}
+    for row in document["rows"].values():
+        assert row["requests"] == 60, row
+        # Pauses of at most 0.2 s: far from either keep-alive, so no reset.
+        assert row["resets"] == 0, row["reset_requests"]
+        assert sum(row["answers"].values()) == 60, row["answers"]
+        assert all(answer.endswith((" 200", " 404")) for answer in row["answers"]), row
+
+
 def test_bench_ab_smoke(tmp_path: Path) -> None:
     """Old against new, here with this checkout on both sides: every round of each side is
     kept and each figure shown has both medians."""

@@ -13,6 +13,7 @@ from runplane.api import health
 from runplane.api.batch_door import routes as batch_door
 from runplane.api.batch_door.actions import batch_actions
 from runplane.api.body_limit import BodyLimitMiddleware
+from runplane.api.connection_guard import ConnectionGuard
 from runplane.api.json_response import JSONResponse
 from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
@@ -62,6 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
         default_response_class=JSONResponse,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_max_bytes)
+    # Added last, so outermost: it sees what escapes every door and the body limit.
+    app.add_middleware(ConnectionGuard)
     app.include_router(health.router)
     app.include_router(instances.router)
     app.include_router(scripts.router)

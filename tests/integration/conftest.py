@@ -11,11 +11,13 @@ from runplane.core.context import Core, open_core
 from runplane.core.keys import bootstrap
 from runplane.model import ApiKey
 from runplane.settings import Settings
+from tests.support.scratch import scratch_settings
 
 
 @pytest.fixture
 async def core(database_url: str) -> AsyncIterator[Core]:
-    opened = await open_core(Settings(database=database_url, workers=2, lease_seconds=2))
+    opened = await open_core(Settings(database=database_url, workers=2, lease_seconds=2,
+                                      **scratch_settings()))
     opened.batch_jobs = batch_actions()  # as the app wires it
     yield opened
     await opened.database.close()

@@ -40,6 +40,7 @@ from runplane.store import batches as batch_store
 from runplane.store import claims, queue
 from runplane.store import outbox as outbox_store
 from runplane.store import runs as run_store
+from tests.support.scratch import scratch_dir
 
 pytestmark = pytest.mark.anyio
 INSTANCE = "batchy"
@@ -325,8 +326,7 @@ async def jobs_done(core: Core, submitted: batches.Submitted) -> int:
 async def test_a_resumed_driver_skips_answered_jobs_and_waits_for_the_run_it_started(
     core: Core, ready: ApiKey, worker: Worker, tmp_path: Path
 ) -> None:
-    marks = tmp_path / "marks"
-    marks.mkdir()
+    marks = scratch_dir()  # where its confined runs may write
     # O_EXCL: a script run twice for one job fails the second time.
     script = await scripts.create(core, ready, INSTANCE, {
         "label": "mark", "runtime_name": "python3", "source": (

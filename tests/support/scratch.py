@@ -22,3 +22,8 @@ def scratch_env() -> dict[str, str]:
     """What a test's server (or `runplane worker`) needs to let runs write scratch folders."""
     SCRATCH_ROOT.mkdir(mode=0o700, exist_ok=True)
     return {"RUNPLANE_CONFINE_WRITE": str(SCRATCH_ROOT)}
+
+
+def scratch_settings() -> dict[str, str]:
+    """The same, as keyword arguments of Settings (a worker started in the test's process)."""
+    return {"confine_write": scratch_env()["RUNPLANE_CONFINE_WRITE"]}

@@ -119,9 +119,29 @@ def test_a_run_cannot_signal_or_inspect_the_server(harness: Harness) -> None:
         assert bounding == "0000000000000000"
 
 
+def test_a_run_cannot_reach_the_machines_local_daemons(harness: Harness) -> None:
+    # PostgreSQL's socket by peer authentication (as the server's user), docker.sock, systemd.
+    source = (
+        "import socket\n"
+        "for attempt in (lambda: socket.socket(socket.AF_UNIX),\n"
+        "                lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)):\n"
+        "    try:\n"
+        "        attempt().close()\n"
+        "        print('reached')\n"
+        "    except OSError as exc:\n"
+        "        print(type(exc).__name__)\n"
+        "left, right = socket.socketpair()\n"  # a private pair stays possible
+        "left.sendall(b'pair')\n"
+        "print(right.recv(4).decode())\n"
+    )
+    result = harness.run(source)
+    assert result.stdout.split() == ["PermissionError", "PermissionError", "pair"], result.stderr
+
+
 def test_the_executor_says_how_runs_are_isolated(harness: Harness) -> None:
     described = harness.executor.isolation()["confinement"]
     assert described["landlock"] is True and described["abi"] >= 1
+    assert described["unix_sockets"] == "refused"
     assert described["exposed"] == []
 
 

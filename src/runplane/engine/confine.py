@@ -18,6 +18,9 @@ Once confined:
 - signals and abstract unix sockets (Landlock ABI 6 and later): the run cannot signal, or
   connect to an abstract socket of, any process outside its own domain, the server's included;
   ptrace and /proc/PID/{environ,mem,fd} of processes outside it are refused on every ABI;
+- unix-domain sockets (seccomp, x86_64 and aarch64): socket(AF_UNIX) is refused, so a run
+  cannot talk to the machine's local daemons as the server's user: PostgreSQL by peer
+  authentication, docker.sock, systemd, D-Bus (socketpair() still works);
 - no_new_privs: a setuid program (su, sudo) cannot raise the run's privileges;
 - a root process drops every capability, so root's CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_NET_ADMIN
   and the like are not a script's.
@@ -49,6 +52,14 @@ REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 _READ = EXECUTE | READ_FILE | READ_DIR
+
+# seccomp: refuse socket(AF_UNIX, ...). Per architecture: (AUDIT_ARCH_*, the socket syscall).
+_SECCOMP_TARGETS = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_LD_ABS, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K ...
+_ALLOW, _REFUSE = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW; SECCOMP_RET_ERRNO|EACCES
+_X32_BIT = 0x40000000
+_AF_UNIX = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
@@ -107,6 +118,7 @@ def confine(workdir: str, read: list[str], devices: list[str], write: list[str])
             _allow(ruleset, path, file_rights)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
         _drop_capabilities()
+        _refuse_unix_sockets()
         _check(_libc.syscall(_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
                "landlock_restrict_self")
     finally:
@@ -142,6 +154,34 @@ def _drop_capabilities() -> None:
     header = struct.pack("=Ii", _CAPABILITY_VERSION_3, 0)
     empty = bytes(24)  # two of {effective, permitted, inheritable}, all zero
     _check(_libc.capset(header, empty), "capset")
+
+
+def unix_sockets_filtered() -> bool:
+    """Whether this architecture gets the seccomp filter of _refuse_unix_sockets."""
+    return os.uname().machine in _SECCOMP_TARGETS
+
+
+def _refuse_unix_sockets() -> None:
+    target = _SECCOMP_TARGETS.get(os.uname().machine)
+    if target is None:
+        return  # said by unix_sockets_filtered(), in /healthz
+    arch, socket_call = target
+    program = [
+        (_LD_ABS, 0, 0, 4),              # 0: the calling convention
+        (_JEQ, 0, 6, arch),              # 1: a foreign one (i386, x32 ...) -> 8, refused
+        (_LD_ABS, 0, 0, 0),              # 2: the syscall's number
+        (_JGE, 4, 0, _X32_BIT),          # 3: the x32 numbers -> 8
+        (_JEQ, 0, 2, socket_call),       # 4: not socket() -> 7
+        (_LD_ABS, 0, 0, 16),             # 5: its domain (args[0], low half)
+        (_JEQ, 1, 0, _AF_UNIX),          # 6: AF_UNIX -> 8
+        (_RET, 0, 0, _ALLOW),            # 7
+        (_RET, 0, 0, _REFUSE),           # 8
+    ]
+    code = b"".join(struct.pack("=HBBI", *step) for step in program)
+    filters = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("@HP", len(program), ctypes.addressof(filters))  # native: padded
+    _check(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0),
+           "prctl(SECCOMP)")
 
 
 def _check(result: int, what: str) -> int:

@@ -90,6 +90,8 @@ class Confinement:
         return {"landlock": True, "abi": self.abi, "readable": list(self.read),
                 "writable": list(self.write),
                 "capabilities": "dropped" if os.geteuid() == 0 else "none",
+                "unix_sockets": "refused" if confine.unix_sockets_filtered()
+                else f"allowed (no filter for {os.uname().machine})",
                 "exposed": list(self.exposed)}
 
 

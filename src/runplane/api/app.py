@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 
 from runplane import __version__
 from runplane.api import health
 from runplane.api.batch_door import routes as batch_door
 from runplane.api.batch_door.actions import batch_actions
 from runplane.api.body_limit import BodyLimitMiddleware
+from runplane.api.door_envelopes import http_error
 from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
 from runplane.api.service_door import services as service_runs
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="runplane", version=__version__, description=DESCRIPTION, lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_max_bytes)
+    app.add_exception_handler(HTTPException, http_error)
     app.include_router(health.router)
     app.include_router(instances.router)
     app.include_router(scripts.router)

@@ -11,19 +11,14 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.api.batch_door.envelope import BODY_TOO_LARGE, envelope
+from runplane.api.door_envelopes import error_body
 
 Envelope = Callable[[str, int], dict[str, object]]
 
 
 def too_large_body(path: str, limit: int) -> dict[str, object]:
     """The 413 answer in the envelope of the door that `path` belongs to."""
-    message = f"Request size limit exceeded ({limit})."
-    if path.startswith("/rest/"):
-        return {"alert": f"Error 413 - {message}"}
-    if path.startswith("/api/"):
-        return envelope(413, message, BODY_TOO_LARGE)
-    return {"detail": message}
+    return error_body(path, 413, f"Request size limit exceeded ({limit}).")
 
 
 class BodyTooLarge(Exception):

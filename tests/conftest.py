@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.support import fuzz_report
 from tests.support.databases import PostgresTemplates, in_ci, sqlite_url
 
 DIALECTS = ("sqlite", "postgresql")
@@ -50,6 +51,7 @@ def module_database_url(request: pytest.FixtureRequest,
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _postgres_passed
+    fuzz_report.collect(report)
     if report.when == "call" and report.passed and "[postgresql" in report.nodeid:
         _postgres_passed += 1
 
@@ -62,3 +64,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if in_ci() and not is_xdist_worker and session.testscollected and _postgres_passed == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nCI: no PostgreSQL test passed; the PostgreSQL half of the suite did not run.")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    fuzz_report.summarize(terminalreporter, config)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 
 from runplane import __version__
 from runplane.api import health
@@ -14,6 +15,7 @@ from runplane.api.batch_door import routes as batch_door
 from runplane.api.batch_door.actions import batch_actions
 from runplane.api.body_limit import BodyLimitMiddleware
 from runplane.api.connection_guard import ConnectionGuard
+from runplane.api.door_envelopes import http_error
 from runplane.api.json_response import JSONResponse
 from runplane.api.script_door import endpoints, instances, scripts
 from runplane.api.service_door import inventory as service_inventory
@@ -65,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_max_bytes)
     # Added last, so outermost: it sees what escapes every door and the body limit.
     app.add_middleware(ConnectionGuard)
+    app.add_exception_handler(HTTPException, http_error)
     app.include_router(health.router)
     app.include_router(instances.router)
     app.include_router(scripts.router)

@@ -1,9 +1,18 @@
-"""An error answer in the envelope of the door a path belongs to, for the layers that sit in
-front of every door (the body limit, the connection guard) and so cannot ask the door."""
+"""Errors answered outside any door's routes, in the envelope of the door a path belongs to.
+
+The router's own 404 (no route: `/rest/instance/device/a/b`, `/api/1.0/event`) and 405, the
+body cap's 413 and the connection guard's 500 come before (or after) any door's route class
+could shape them; a client of a door must still read its door's envelope: eNMS's alert,
+iVvy's document, Syncano's detail.
+"""
 
 from __future__ import annotations
 
-from runplane.api.batch_door.envelope import envelope
+from fastapi import Request
+from starlette.exceptions import HTTPException
+
+from runplane.api.batch_door.envelope import NO_SUCH_OPERATION, envelope
+from runplane.api.json_response import JSONResponse
 
 
 def error_body(path: str, status: int, message: str, batch_code: int) -> dict[str, object]:
@@ -14,3 +23,10 @@ def error_body(path: str, status: int, message: str, batch_code: int) -> dict[st
     if path.startswith("/api/"):
         return envelope(status, message, batch_code)
     return {"detail": message}
+
+
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's handler of Starlette's HTTPException (the router's 404 and 405), per door."""
+    assert isinstance(error, HTTPException)
+    body = error_body(request.url.path, error.status_code, str(error.detail), NO_SUCH_OPERATION)
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)

@@ -30,6 +30,8 @@ RESULTS_NOT_FOUND = 24115
 # runplane's codes for the door.
 UNKNOWN_ACTION = 24000
 BAD_BODY = 24001
+# No such path or method under /api/ (the router's 404 and 405).
+NO_SUCH_OPERATION = 24002
 # runplane's: an error of its own (logged), not of the request.
 INTERNAL_ERROR = 24500
 TOO_MANY_JOBS = 24094

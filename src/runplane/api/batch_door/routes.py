@@ -5,11 +5,11 @@ own `callbacks` (delivery attempts) and `secret` (the key receivers verify signa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
-from runplane.api.batch_door import batches
+from runplane.api.batch_door import batches, openapi_bodies
 from runplane.api.batch_door.envelope import (
     BAD_BODY,
     INCORRECT_JOB_FORMAT,
@@ -19,6 +19,7 @@ from runplane.api.batch_door.envelope import (
 from runplane.api.batch_door.errors import BatchDoorRoute
 from runplane.api.batch_door.requests import body_of, caller
 from runplane.api.core_dependency import CoreDep
+from runplane.api.openapi_docs import body_doc
 from runplane.core import batches as batch_core
 from runplane.core.context import Core
 from runplane.model import ApiKey
@@ -77,16 +78,16 @@ ACTIONS: dict[str, Act] = {
     "repost": repost, "callbacks": callbacks, "secret": secret,
 }
 
+# The actions, listed for /docs only: an unknown one is answered 24000 in the envelope.
+ActionName = Annotated[str, Query(json_schema_extra={"enum": list(ACTIONS)})]
+
 
 @router.api_route(
     PATH, methods=["POST", "GET"],
     summary="iVvy batch: run | progress | results | restart | repost (and callbacks, secret)",
-    openapi_extra={"requestBody": {"content": {"application/json": {"example": {
-        "jobs": [{"namespace": "device", "action": "create", "params": {"name": "r1"}}],
-        "callbackUrl": "https://example.com/callback",
-    }}}}},
+    openapi_extra=body_doc(openapi_bodies.batch_body(), openapi_bodies.EXAMPLE, required=False),
 )
-async def batch(request: Request, core: CoreDep, action: str = "") -> dict[str, Any]:
+async def batch(request: Request, core: CoreDep, action: ActionName = "") -> dict[str, Any]:
     act = ACTIONS.get(action)
     if act is None:
         raise BatchError(400, f"Unknown action '{action}'.", UNKNOWN_ACTION,

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request, Response
 from runplane.api.core_dependency import CoreDep
 from runplane.api.dialects import syncano
 from runplane.api.json_response import JSONResponse
+from runplane.api.openapi_docs import body_doc
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
+from runplane.api.script_door.openapi_bodies import ENDPOINT, ENDPOINT_ARGS, NEW_ENDPOINT
 from runplane.api.script_door.paging import paginated
 from runplane.api.script_door.requests import Caller, key_from, read_body
 from runplane.core import endpoints
@@ -43,7 +45,8 @@ async def list_endpoints(
     )
 
 
-@router.post(f"{BASE}/", status_code=201, summary="Create a script endpoint")
+@router.post(f"{BASE}/", status_code=201, summary="Create a script endpoint",
+             openapi_extra=body_doc(NEW_ENDPOINT))
 async def create_endpoint(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
     return syncano.endpoint(await endpoints.create(core, key, instance, body), instance.lower())
@@ -55,7 +58,8 @@ async def get_endpoint(instance: str, name: str, core: CoreDep, key: Caller) -> 
 
 
 @router.api_route(
-    f"{BASE}/{{name}}/", methods=["PUT", "PATCH"], summary="Update a script endpoint"
+    f"{BASE}/{{name}}/", methods=["PUT", "PATCH"], summary="Update a script endpoint",
+    openapi_extra=body_doc(ENDPOINT),
 )
 async def update_endpoint(
     instance: str, name: str, request: Request, core: CoreDep
@@ -112,6 +116,7 @@ def finished_answer(instance: str, outcome: EndpointRun) -> JSONResponse:
 @router.api_route(
     f"{BASE}/{{name}}/run/", methods=["GET", "POST"],
     summary="Run the endpoint's script and answer its finished trace",
+    openapi_extra=body_doc(ENDPOINT_ARGS, required=False),
 )
 @router.api_route(f"{BASE}/{{name}}/", methods=["POST"], include_in_schema=False)
 async def run_endpoint(instance: str, name: str, request: Request, core: CoreDep) -> JSONResponse:
@@ -128,6 +133,7 @@ async def run_endpoint(instance: str, name: str, request: Request, core: CoreDep
 @router.api_route(
     f"{BASE}/p/{{public_link}}/{{name}}/", methods=["GET", "POST"],
     summary="Run a public endpoint (no key: the link is the secret)",
+    openapi_extra=body_doc(ENDPOINT_ARGS, required=False),
 )
 async def run_public_endpoint(
     instance: str, public_link: str, name: str, request: Request, core: CoreDep

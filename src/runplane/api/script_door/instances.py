@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request, Response
 
 from runplane.api.core_dependency import CoreDep
 from runplane.api.dialects import syncano
+from runplane.api.openapi_docs import body_doc
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute
+from runplane.api.script_door.openapi_bodies import INSTANCE, INSTANCE_CONFIG
 from runplane.api.script_door.paging import paginated
 from runplane.api.script_door.requests import Caller
 from runplane.core import instances
@@ -30,7 +32,8 @@ async def list_instances(request: Request, core: CoreDep, key: Caller) -> dict[s
     )
 
 
-@router.post("/v1.1/instances/", status_code=201, summary="Create an instance")
+@router.post("/v1.1/instances/", status_code=201, summary="Create an instance",
+             openapi_extra=body_doc({**INSTANCE, "required": ["name"]}))
 async def create_instance(request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
     created = await instances.create(core, key, body)
@@ -43,7 +46,8 @@ async def get_instance(instance: str, core: CoreDep, key: Caller) -> dict[str, A
 
 
 @router.api_route(
-    "/v1.1/instances/{instance}/", methods=["PUT", "PATCH"], summary="Update an instance"
+    "/v1.1/instances/{instance}/", methods=["PUT", "PATCH"], summary="Update an instance",
+    openapi_extra=body_doc(INSTANCE),
 )
 async def update_instance(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
@@ -64,6 +68,7 @@ async def get_config(instance: str, core: CoreDep, key: Caller) -> dict[str, Any
 @router.api_route(
     "/v1.1/instances/{instance}/snippets/config/", methods=["PUT", "PATCH"],
     summary="Replace the instance config (seen by every script as CONFIG)",
+    openapi_extra=body_doc(INSTANCE_CONFIG),
 )
 async def update_config(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)

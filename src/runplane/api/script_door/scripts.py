@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request, Response
 
 from runplane.api.core_dependency import CoreDep
 from runplane.api.dialects import syncano
+from runplane.api.openapi_docs import body_doc
 from runplane.api.script_door.auth import with_body
 from runplane.api.script_door.errors import ScriptDoorRoute, detail
+from runplane.api.script_door.openapi_bodies import NEW_SCRIPT, SCRIPT
 from runplane.api.script_door.paging import paginated
 from runplane.api.script_door.requests import Caller, key_from, object_body
 from runplane.core import runs, scripts, validation
@@ -58,7 +60,8 @@ async def list_scripts(
     )
 
 
-@router.post(f"{BASE}/", status_code=201, summary="Create a script")
+@router.post(f"{BASE}/", status_code=201, summary="Create a script",
+             openapi_extra=body_doc(NEW_SCRIPT))
 async def create_script(instance: str, request: Request, core: CoreDep) -> dict[str, Any]:
     key, body = await with_body(request, core)
     return syncano.script(await scripts.create(core, key, instance, body), instance.lower())
@@ -70,7 +73,8 @@ async def get_script(instance: str, script_id: str, core: CoreDep, key: Caller) 
     return syncano.script(found, instance.lower())
 
 
-@router.api_route(f"{BASE}/{{script_id}}/", methods=["PUT", "PATCH"], summary="Update a script")
+@router.api_route(f"{BASE}/{{script_id}}/", methods=["PUT", "PATCH"], summary="Update a script",
+                  openapi_extra=body_doc(SCRIPT))
 async def update_script(
     instance: str, script_id: str, request: Request, core: CoreDep
 ) -> dict[str, Any]:

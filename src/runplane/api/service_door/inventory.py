@@ -9,15 +9,21 @@ from __future__ import annotations
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from runplane.api.core_dependency import CoreDep
+from runplane.api.openapi_docs import body_doc
 from runplane.api.service_door.auth import Reader, Writer
 from runplane.api.service_door.body import json_body
 from runplane.api.service_door.errors import Alert, ServiceDoorRoute
 from runplane.api.service_door.instance_types import InstanceType, Record
+from runplane.api.service_door.openapi_bodies import (
+    SAVE_INSTANCES,
+    SEARCH,
+    TYPE_NAMES,
+)
 from runplane.api.service_door.service_records import SERVICE_TYPE
 from runplane.core import inventory, pools
 from runplane.core.context import Core
@@ -29,6 +35,8 @@ router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: inventory"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # runplane has no clusters: every process on one database answers the same id.
 CLUSTER_ID = 0
+# The known types, listed for /docs only: an unknown one is answered by instance_type().
+TypeName = Annotated[str, Path(json_schema_extra={"enum": TYPE_NAMES})]
 
 def _time(value: datetime) -> str:
     return value.strftime(TIMESTAMP_FORMAT)
@@ -127,8 +135,11 @@ async def is_alive() -> Record:
     return {"name": socket.gethostname(), "cluster_id": CLUSTER_ID}
 
 
-@router.post("/rest/instance/{type}", summary="Create or update by name: one object or a list")
-async def save_instances(type: str, request: Request, core: CoreDep, caller: Writer) -> Record:
+@router.post(
+    "/rest/instance/{type}", summary="Create or update by name: one object or a list",
+    openapi_extra=body_doc(SAVE_INSTANCES, {"name": "Washington", "vendor": "Cisco"}),
+)
+async def save_instances(type: TypeName, request: Request, core: CoreDep, caller: Writer) -> Record:
     kind = instance_type(type)
     body = await json_body(request)
     if isinstance(body, dict):
@@ -145,18 +156,18 @@ async def save_instances(type: str, request: Request, core: CoreDep, caller: Wri
 
 
 @router.get("/rest/instance/{type}/{name}", summary="Get one by name")
-async def get_instance(type: str, name: str, core: CoreDep, caller: Reader) -> Record:
+async def get_instance(type: TypeName, name: str, core: CoreDep, caller: Reader) -> Record:
     return await instance_type(type).get(core, caller.instance, name)
 
 
 @router.delete("/rest/instance/{type}/{name}", summary="Delete one by name (answers it as it was)")
-async def delete_instance(type: str, name: str, core: CoreDep, caller: Writer) -> Record:
+async def delete_instance(type: TypeName, name: str, core: CoreDep, caller: Writer) -> Record:
     return await instance_type(type).delete(core, caller.instance, name)
 
 
 @router.get("/rest/query/{type}", summary="Every object whose properties equal ?property=value")
 async def query_instances(
-    type: str, request: Request, core: CoreDep, caller: Reader
+    type: TypeName, request: Request, core: CoreDep, caller: Reader
 ) -> list[Record]:
     kind = instance_type(type)
     # ?instance= picks the instance (see auth.service_instance); it is no filter.
@@ -164,7 +175,11 @@ async def query_instances(
     return await kind.query(core, caller.instance, equals)
 
 
-@router.post("/rest/search", summary="eNMS's table search: columns, criteria, order, window")
+@router.post(
+    "/rest/search", summary="eNMS's table search: columns, criteria, order, window",
+    openapi_extra=body_doc(SEARCH, {"type": "device", "columns": ["name"],
+                                     "search_criteria": {"vendor": "Cisco"}}),
+)
 async def search(request: Request, core: CoreDep, caller: Reader) -> list[Record]:
     wanted = parse_search(await json_body(request))
     found = await instance_type(wanted.type).search(core, caller.instance, wanted)

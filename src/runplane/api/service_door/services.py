@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query, Request
 
 from runplane.api.core_dependency import CoreDep
 from runplane.api.dialects import enms, enms_runs
+from runplane.api.openapi_docs import body_doc
 from runplane.api.service_door.auth import Reader, Runner
 from runplane.api.service_door.body import json_body
 from runplane.api.service_door.errors import ServiceDoorRoute
 from runplane.api.service_door.instance_types import Record
+from runplane.api.service_door.openapi_bodies import RUN_SERVICE
 from runplane.core import service_runs
 
 router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: services"])
@@ -26,10 +28,7 @@ RUN_EXAMPLE = {
 @router.post(
     "/rest/run_service",
     summary="Run a service on devices, pools or IP addresses (sync by default, or async)",
-    openapi_extra={"requestBody": {"content": {"application/json": {
-        "schema": {"type": "object", "required": ["name"], "additionalProperties": True},
-        "example": RUN_EXAMPLE,
-    }}}},
+    openapi_extra=body_doc(RUN_SERVICE, RUN_EXAMPLE),
 )
 async def run_service(request: Request, core: CoreDep, caller: Runner) -> Record:
     return await enms_runs.run_service(core, caller.instance, await json_body(request))

@@ -1,0 +1,1 @@
+"""Compatibility with the real systems runplane's doors imitate (recorded answers)."""

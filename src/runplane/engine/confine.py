@@ -62,12 +62,16 @@ _X32_BIT = 0x40000000
 _AF_UNIX = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+# Looked up once, where the module is loaded: a forked child that looked them up itself would
+# pay for it in copied pages, as for everything else built here rather than in the child.
+_syscall, _prctl, _capset = _libc.syscall, _libc.prctl, _libc.capset
+_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
 
 
 def abi_version() -> int:
     """The kernel's Landlock ABI version, or 0 where Landlock is missing or disabled."""
-    version = _libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0),
-                            ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    version = _syscall(_CREATE_RULESET, None, ctypes.c_size_t(0),
+                       ctypes.c_uint32(_CREATE_RULESET_VERSION))
     return max(0, int(version))
 
 
@@ -94,77 +98,107 @@ def _ruleset_attr(abi: int) -> bytes:
     return struct.pack("=Q", handled)
 
 
+class Prepared:
+    """A policy made ready once (in the zygote), so that confining a run costs few calls.
+
+    `begin` does what needs no knowledge of the run: the ruleset of what every run may reach,
+    no_new_privs, the bounding set emptied, the seccomp filter (none of which stops a later
+    setuid to the run's user); a spare child calls it while it waits for its order. `finish`
+    adds the run's own directory, drops the last capabilities and confines for good.
+    """
+
+    def __init__(self, read: list[str], devices: list[str], write: list[str]) -> None:
+        self.abi = abi_version()
+        if self.abi < 1:
+            raise OSError("Landlock is not available in this kernel")
+        self.attr = _ruleset_attr(self.abi)
+        self.everything = _fs_rights(self.abi)
+        device_rights = WRITE_FILE | READ_FILE | (self.everything & (TRUNCATE | IOCTL_DEV))
+        rules = [(path, self.everything) for path in write]
+        rules += [(path, _READ) for path in read]
+        rules += [(path, device_rights) for path in devices]
+        # A file (not a folder) may only be given the rights of files.
+        self.rules = [(path, rights if os.path.isdir(path) else rights & _FILE_RIGHTS)
+                      for path, rights in rules if os.path.exists(path)]
+        self.seccomp = _unix_socket_filter()
+
+    def begin(self) -> int:
+        """A new ruleset holding every run's rules; its descriptor."""
+        ruleset = _check(_syscall(_CREATE_RULESET, self.attr, ctypes.c_size_t(len(self.attr)),
+                                  ctypes.c_uint32(0)), "landlock_create_ruleset")
+        try:
+            for path, rights in self.rules:
+                _allow(ruleset, path, rights)
+            _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+            _empty_bounding_set()
+            if self.seccomp is not None:
+                _check(_prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, self.seccomp[0], 0, 0),
+                       "prctl(SECCOMP)")
+        except BaseException:
+            os.close(ruleset)
+            raise
+        return ruleset
+
+    def finish(self, ruleset: int, workdir: str) -> None:
+        """Confine this process to the ruleset and `workdir`, for good; closes the ruleset."""
+        try:
+            _allow(ruleset, workdir, self.everything)
+            if os.geteuid() == 0:  # root keeps its uid but none of its powers
+                _check(_capset(_CAP_HEADER, _NO_CAPABILITIES), "capset")
+            _check(_syscall(_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
+                   "landlock_restrict_self")
+        finally:
+            os.close(ruleset)
+
+
 def confine(workdir: str, read: list[str], devices: list[str], write: list[str]) -> int:
     """Confine this process (see the module's docstring); answer the Landlock ABI used.
 
     Raises OSError if Landlock is missing or a step fails: a run is never started less
     confined than the server promised.
     """
-    abi = abi_version()
-    if abi < 1:
-        raise OSError("Landlock is not available in this kernel")
-    attr = _ruleset_attr(abi)
-    ruleset = _check(_libc.syscall(_CREATE_RULESET, attr, ctypes.c_size_t(len(attr)),
-                                   ctypes.c_uint32(0)), "landlock_create_ruleset")
-    try:
-        everything = _fs_rights(abi)
-        _allow(ruleset, workdir, everything, required=True)
-        for path in write:
-            _allow(ruleset, path, everything)
-        for path in read:
-            _allow(ruleset, path, _READ)
-        file_rights = WRITE_FILE | READ_FILE | (everything & (TRUNCATE | IOCTL_DEV))
-        for path in devices:
-            _allow(ruleset, path, file_rights)
-        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-        _drop_capabilities()
-        _refuse_unix_sockets()
-        _check(_libc.syscall(_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
-               "landlock_restrict_self")
-    finally:
-        os.close(ruleset)
-    return abi
+    prepared = Prepared(read, devices, write)
+    prepared.finish(prepared.begin(), workdir)
+    return prepared.abi
 
 
-def _allow(ruleset: int, path: str, rights: int, required: bool = False) -> None:
+def _allow(ruleset: int, path: str, rights: int) -> None:
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        if required:
-            raise
-        return  # /lib32 and the like exist on some systems only
-    try:
-        if not os.path.isdir(path):
-            rights &= EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
         rule = struct.pack("=Qi", rights, fd)  # landlock_path_beneath_attr is packed
-        _check(_libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, ctypes.c_uint32(0)),
+        _check(_syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, ctypes.c_uint32(0)),
                f"landlock_add_rule({path})")
     finally:
         os.close(fd)
 
 
-def _drop_capabilities() -> None:
-    """Root keeps its uid but none of its powers; others have no capabilities to drop."""
+def _empty_bounding_set() -> None:
+    """No capability can come back on an exec: the bounding set is emptied (root only; it
+    needs CAP_SETPCAP, and others have nothing to lose). The effective and permitted sets
+    are cleared by `finish`, after the switch to the run's user, which needs them."""
     if os.geteuid() != 0:
         return
     for capability in range(64):
-        if _libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+        if _prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
             break  # past the last capability this kernel knows
-    _libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = struct.pack("=Ii", _CAPABILITY_VERSION_3, 0)
-    empty = bytes(24)  # two of {effective, permitted, inheritable}, all zero
-    _check(_libc.capset(header, empty), "capset")
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+
+_CAP_HEADER = struct.pack("=Ii", _CAPABILITY_VERSION_3, 0)
+_NO_CAPABILITIES = bytes(24)  # two of {effective, permitted, inheritable}, all zero
 
 
 def unix_sockets_filtered() -> bool:
-    """Whether this architecture gets the seccomp filter of _refuse_unix_sockets."""
+    """Whether this architecture gets the seccomp filter of _unix_socket_filter."""
     return os.uname().machine in _SECCOMP_TARGETS
 
 
-def _refuse_unix_sockets() -> None:
+def _unix_socket_filter() -> tuple[ctypes.c_char_p, ctypes.Array[ctypes.c_char]] | None:
+    """A seccomp program refusing socket(AF_UNIX): (its sock_fprog, the buffer it points
+    to, kept alive with it); None on an architecture without one."""
     target = _SECCOMP_TARGETS.get(os.uname().machine)
     if target is None:
-        return  # said by unix_sockets_filtered(), in /healthz
+        return None  # said by unix_sockets_filtered(), in /healthz
     arch, socket_call = target
     program = [
         (_LD_ABS, 0, 0, 4),              # 0: the calling convention
@@ -180,8 +214,7 @@ def _refuse_unix_sockets() -> None:
     code = b"".join(struct.pack("=HBBI", *step) for step in program)
     filters = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("@HP", len(program), ctypes.addressof(filters))  # native: padded
-    _check(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0),
-           "prctl(SECCOMP)")
+    return ctypes.c_char_p(fprog), filters
 
 
 def _check(result: int, what: str) -> int:

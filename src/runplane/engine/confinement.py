@@ -69,10 +69,14 @@ class Confinement:
 
     def policy(self, workdir: str) -> dict[str, Any] | None:
         """What confine.confine is given for a run in `workdir`; None: unconfined."""
+        shared = self.shared_policy()
+        return None if shared is None else {"workdir": workdir, **shared}
+
+    def shared_policy(self) -> dict[str, list[str]] | None:
+        """What every run may reach beside its own directory (the zygote's policy)."""
         if not self.active:
             return None
-        return {"workdir": workdir, "read": list(self.read), "write": list(self.write),
-                "devices": list(DEVICES)}
+        return {"read": list(self.read), "write": list(self.write), "devices": list(DEVICES)}
 
     def wrap(self, python: str, workdir: str) -> list[str]:
         """The prefix that starts a spawned command confined (nothing when unconfined)."""

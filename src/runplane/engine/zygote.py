@@ -5,8 +5,7 @@ its page tables) and never carries the API server's state. ZygoteExecutor starts
 ``python -I -X utf8 zygote.py REPORT_FD`` in its own session.
 
 Orders arrive on stdin, each a header (4-byte big-endian body length, 8-byte order id) and a
-JSON body ``{"workdir", "env", "owner": [uid, gid] | null, "confine": <policy> | null,
-"request": <python_child request>}``
+JSON body ``{"workdir", "env", "owner": [uid, gid] | null, "request": <python_child request>}``
 that the zygote does not parse: the child does. Reports go out on REPORT_FD, a SOCK_SEQPACKET
 socket, one JSON object per packet:
 
@@ -104,14 +103,18 @@ _EXITED = b'{"type": "exited", "id": %d, "pid": %d, "returncode": %d}'
 REHEARSALS = 200
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_confine: Any = None  # confine.py, loaded by path in main()
+# The runs' confinement (confine.Prepared), made ready once in main(); None: unconfined.
+_policy: Any = None
 
 
 def main() -> None:
     reports = socket.socket(fileno=int(sys.argv[1]))
     child_module = _load_sibling("python_child")
-    global _confine
-    _confine = _load_sibling("confine")
+    if len(sys.argv) > 2:
+        global _policy
+        policy = json.loads(sys.argv[2])
+        _policy = _load_sibling("confine").Prepared(policy["read"], policy["devices"],
+                                                   policy["write"])
     # Orphaned grandchildren of runs are re-parented to us rather than to PID 1, which in a
     # container may be a process that never reaps them: we reap them.
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -252,11 +255,13 @@ class ForkServer:
             _detach_from_zygote(out_w, err_w, order_r, status_w, zygote_pid)
             if warm and not select.select([_ORDER_FD], [], [], 0)[0]:  # not if it is here
                 _warm_up(self.child_module)
+            # What every run may reach, while the order is on its way (its directory then).
+            ruleset = _policy.begin() if _policy is not None else None
             order = _read_order()
             if order is None:  # the zygote is shutting down
                 status = 0
             else:
-                _become(order)
+                _become(order, ruleset)
                 status = self.child_module.run(order["request"])
                 self.child_module.finish_process()
                 _report_status(status)
@@ -424,8 +429,8 @@ def _read_order() -> dict[str, Any] | None:
     return json.loads(data) if data else None
 
 
-def _become(order: dict[str, Any]) -> None:
-    """The run's own identity, directory and environment."""
+def _become(order: dict[str, Any], ruleset: int | None) -> None:
+    """The run's own identity, directory, environment and confinement."""
     owner = order.get("owner")
     if owner is not None:
         zygote_pid = os.getppid()
@@ -436,9 +441,8 @@ def _become(order: dict[str, Any]) -> None:
         _die_with(zygote_pid)  # a uid change cleared it
     os.chdir(order["workdir"])
     _set_environment(order["env"])
-    policy = order.get("confine")
-    if policy is not None:  # raises rather than run a script less confined than promised
-        _confine.confine(policy["workdir"], policy["read"], policy["devices"], policy["write"])
+    if ruleset is not None:  # raises rather than run a script less confined than promised
+        _policy.finish(ruleset, order["workdir"])
 
 
 def _die_with(zygote_pid: int) -> None:

@@ -80,11 +80,14 @@ class Zygote:
         loop.add_reader(reports.fileno(), self._on_readable)
 
     @classmethod
-    async def spawn(cls, python: str, on_death: Callable[[Zygote], None]) -> Zygote:
+    async def spawn(cls, python: str, on_death: Callable[[Zygote], None],
+                    policy: dict[str, list[str]] | None = None) -> Zygote:
+        """Start a zygote; `policy`: what its runs are confined to (confine.py), if any."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        confined = [json.dumps(policy)] if policy is not None else []
         try:
             process = await asyncio.create_subprocess_exec(
-                python, "-I", "-X", "utf8", ZYGOTE_FILE, str(theirs.fileno()),
+                python, "-I", "-X", "utf8", ZYGOTE_FILE, str(theirs.fileno()), *confined,
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=None,
                 pass_fds=(theirs.fileno(),), env=_ZYGOTE_ENV,
                 start_new_session=True,  # apart from the server: no terminal signals

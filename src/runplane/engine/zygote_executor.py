@@ -167,7 +167,6 @@ class ZygoteExecutor:
             "workdir": workdir,
             "env": base_env(workdir),
             "owner": self.spawn.owner,
-            "confine": self.spawn.confinement.policy(workdir),
             "request": python_document(request, workdir),
         }).encode()
 
@@ -263,7 +262,8 @@ class ZygoteExecutor:
             if self._closed:
                 raise ZygoteUnavailable("the executor is closed")
             if self._zygote is None or not self._zygote.alive:
-                self._zygote = await Zygote.spawn(self.python, self._zygote_died)
+                self._zygote = await Zygote.spawn(self.python, self._zygote_died,
+                                                  self.spawn.confinement.shared_policy())
                 log.info("fork server started (pid %d)", self._zygote.pid)
             return self._zygote
 

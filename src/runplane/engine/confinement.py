@@ -31,8 +31,6 @@ CONFINE_MODES = ("auto", "required", "off")
 # the kernel's views of processes (whose private parts Landlock keeps to the same domain).
 SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
                "/proc", "/sys", "/run/systemd/resolve")
-# The one file of runplane a run needs: a spawned python3 run is started as this script.
-PYTHON_CHILD = str(Path(__file__).with_name("python_child.py"))
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
            "/dev/ptmx", "/dev/pts")
 PROBE_TIMEOUT_SECONDS = 10.0
@@ -44,11 +42,10 @@ class ConfinementUnavailable(Exception):
 
 def read_roots(python: str, extra: str = "") -> tuple[str, ...]:
     """What a confined run may read: the system's directories, the interpreter's prefixes
-    (where its standard library and site-packages are), python_child.py and the operator's
-    extra directories."""
+    (where its standard library and site-packages are) and the operator's extra ones."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 os.path.dirname(os.path.dirname(os.path.realpath(python)))}
-    roots = [*SYSTEM_READ, *sorted(prefixes), PYTHON_CHILD, *extra.split(":")]
+    roots = [*SYSTEM_READ, *sorted(prefixes), *extra.split(":")]
     return _existing(":".join(roots))
 
 

@@ -6,7 +6,7 @@ Standalone on purpose: stdlib only, no runplane imports. It is started as
     {"source": str, "args": any, "config": {...}, "meta": {...},
      "limits": {"memory_bytes", "file_size_bytes", "open_files", "cpu_seconds"},
      "mode": "script" | "snippet", "context": {"device": {...} | None, "payload": any},
-     "result_path": str}
+     "result_path": str, "confine": <confine.py's policy> | None}
 
 The script runs as ``__main__`` with ARGS, CONFIG and META as globals. Exit status: 0 on
 success, the code of a ``SystemExit``, 1 for an uncaught exception (its traceback, from the
@@ -48,7 +48,27 @@ RESULT_MAX_BYTES = 1 << 20
 
 def main() -> int:
     request = json.loads(sys.stdin.buffer.read())
+    policy = request.get("confine")
+    if policy is not None:  # spawned: confine ourselves (the zygote does it for its children)
+        try:
+            _load_confine().confine(policy["workdir"], policy["read"], policy["devices"],
+                                    policy["write"])
+        except OSError as exc:  # never run a script less confined than promised
+            _write_stderr(f"runplane: could not confine the run: {exc}\n")
+            return 126
     return run(request)
+
+
+def _load_confine() -> types.ModuleType:
+    # By path: -I leaves this directory off sys.path, and scripts must not import it by name.
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "confine.py")
+    spec = importlib.util.spec_from_file_location("runplane_confine", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(request: dict[str, Any]) -> int:

@@ -190,11 +190,12 @@ class SubprocessExecutor:
             self.janitor.discard(workdir)
 
     def _prepare(self, request: ExecutionRequest, workdir: str) -> _Launch:
-        if request.runtime == "python3":
+        if request.runtime == "python3":  # python_child confines itself: one interpreter
             launch = self._prepare_python(request, workdir)
+            confined = []
         else:
             launch = _prepare_shell(request, workdir)
-        confined = self.confinement.wrap(self.python, workdir)
+            confined = self.confinement.wrap(self.python, workdir)
         argv = [*as_user(self.owner), *confined, *launch.argv]
         if self._bwrap is not None:
             argv = self._bwrap.wrap(argv, workdir)
@@ -204,7 +205,8 @@ class SubprocessExecutor:
         return _Launch(
             argv=[self.python, "-I", "-X", "utf8", PYTHON_CHILD],
             env=base_env(workdir),
-            stdin=json.dumps(python_document(request, workdir)).encode(),
+            stdin=json.dumps({**python_document(request, workdir),
+                              "confine": self.confinement.policy(workdir)}).encode(),
             cwd=workdir,
         )
 

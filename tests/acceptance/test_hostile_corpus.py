@@ -44,7 +44,7 @@ def client(shared_server: ServerProcess, instance: str) -> Iterator[httpx.Client
                                "Content-Type": "application/json"}) as http:
         answer = http.post("/rest/instance/device", json=[
             {"name": f"r{number}", "vendor": REDOS_VENDOR} for number in range(1, 5)])
-        assert answer.status_code == 200 and answer.json()["failure"] == [], answer.text
+        assert answer.status_code == 200 and "failure" not in answer.json(), answer.text
         yield http
 
 

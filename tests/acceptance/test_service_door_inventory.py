@@ -121,7 +121,8 @@ def test_instance_from_the_query_parameter(shared_server: ServerProcess, instanc
 
 
 def test_create_one_device_then_update_it(client: httpx.Client) -> None:
-    assert save(client, "device", DEVICES[0]) == {"success": ["Washington"], "failure": []}
+    # eNMS's answer: `failure` only when something failed.
+    assert save(client, "device", DEVICES[0]) == {"success": ["Washington"]}
     assert save(client, "device", {"name": "Washington", "model": "ASR9k", "rack": "C3"})[
         "success"] == ["Washington"]
     device = client.get("/rest/instance/device/Washington").json()
@@ -135,16 +136,18 @@ def test_create_many_devices_with_failures_listed(client: httpx.Client) -> None:
     answer = save(client, "device", [*DEVICES, {"vendor": "nameless"},
                                      {"name": "Bad", "port": "http"}])
     assert answer["success"] == ["Washington", "Boston", "Austin"]
-    assert [(f["index"], f["name"]) for f in answer["failure"]] == [(3, None), (4, "Bad")]
-    assert "name" in answer["failure"][0]["error"]
-    assert "port" in answer["failure"][1]["error"]
+    # eNMS's failures: [the object as sent, the reason].
+    assert [sent for sent, _ in answer["failure"]] == [{"vendor": "nameless"},
+                                                       {"name": "Bad", "port": "http"}]
+    assert "name" in answer["failure"][0][1]
+    assert "port" in answer["failure"][1][1]
 
 
 def test_ten_thousand_devices_in_one_request(client: httpx.Client) -> None:
     many = [{"name": f"dev{index:05d}", "ip_address": f"10.2.{index // 256}.{index % 256}",
              "site": f"s{index % 10}"} for index in range(10_000)]
     answer = save(client, "device", many)
-    assert (len(answer["success"]), answer["failure"]) == (10_000, [])
+    assert (len(answer["success"]), "failure" in answer) == (10_000, False)
     found = client.get("/rest/query/device", params={"site": "s3"}).json()
     assert len(found) == 1000
 
@@ -165,15 +168,15 @@ def test_bad_bodies_are_400_alerts(client: httpx.Client) -> None:
     assert client.post("/rest/instance/device", json="text").status_code == 400
 
 
-def test_get_and_delete_by_name_and_unknown_is_404(client: httpx.Client) -> None:
+def test_get_and_delete_by_name_and_unknown_is_403_as_enms(client: httpx.Client) -> None:
     save(client, "device", DEVICES)
     deleted = client.delete("/rest/instance/device/Boston")
     assert deleted.status_code == 200
     assert deleted.json()["name"] == "Boston" and deleted.json()["role"] == "edge"
     for method in ("GET", "DELETE"):
         missing = client.request(method, "/rest/instance/device/Boston")
-        assert missing.status_code == 404
-        assert missing.json() == {"alert": "Error 404 - No device with the name 'Boston'."}
+        assert missing.status_code == 403
+        assert missing.json() == {"alert": "Error 403 - Not Authorized."}
 
 
 def test_unknown_types_are_404_alerts(client: httpx.Client) -> None:
@@ -203,16 +206,17 @@ def test_search_as_enms_answers_it(client: httpx.Client) -> None:
         "order": [{"column": 0, "dir": "desc"}], "maximum_return_records": 10,
     })
     assert response.status_code == 200
+    # eNMS's device rows hold only the asked columns.
     assert response.json() == [
-        {"type": "device", "name": "Washington", "ip_address": "127.0.0.1", "rack": "A1"},
-        {"type": "device", "name": "Austin", "ip_address": "10.0.0.3", "rack": "B2"},
+        {"name": "Washington", "ip_address": "127.0.0.1", "rack": "A1"},
+        {"name": "Austin", "ip_address": "10.0.0.3", "rack": "B2"},
     ]
     window = client.post("/rest/search", json={
         "type": "device", "columns": ["name"], "search_criteria": {"role": "^(edge|core)$",
                                                                    "role_filter": "regex"},
         "start": 1, "maximum_return_records": 1,
     }).json()
-    assert window == [{"type": "device", "name": "Boston"}]
+    assert window == [{"name": "Boston"}]
     bad = client.post("/rest/search", json={"type": "device", "columns": ["name"],
                                             "search_criteria": {"name": "(",
                                                                 "name_filter": "regex"}})
@@ -254,7 +258,7 @@ def test_pool_in_flat_form(client: httpx.Client) -> None:
                                        "device_count")} == {
         "name": "Pool2", "type": "pool", "manually_defined": False, "device_vendor": "Cisco",
         "device_vendor_match": "equality", "device_vendor_invert": False, "device_count": 2}
-    assert "devices" not in pool
+    assert (pool["devices"], pool["device_number"]) == (["Austin", "Washington"], 2)
     # The pool follows the inventory: a new Cisco device is in it at once.
     save(client, "device", {"name": "Denver", "vendor": "Cisco"})
     assert client.get("/rest/instance/pool/Pool2").json()["device_count"] == 3
@@ -268,8 +272,8 @@ def test_manual_pool_and_pool_listing(client: httpx.Client) -> None:
         {"name": "Ghosts", "devices": ["Nowhere"]},
     ])
     assert answer["success"] == ["Pool1", "Edges"]
-    assert answer["failure"] == [{"index": 2, "name": "Ghosts",
-                                  "error": "devices: No device with the name 'Nowhere'."}]
+    assert answer["failure"] == [[{"name": "Ghosts", "devices": ["Nowhere"]},
+                                  "devices: No device with the name 'Nowhere'."]]
     manual = client.get("/rest/instance/pool/Pool1").json()
     assert (manual["manually_defined"], manual["devices"], manual["device_count"]) == (
         True, ["Austin", "Boston"], 2)
@@ -277,11 +281,11 @@ def test_manual_pool_and_pool_listing(client: httpx.Client) -> None:
     assert [pool["name"] for pool in manual_only] == ["Pool1"]
     found = client.post("/rest/search", json={"type": "pool", "columns": ["name", "device_count"],
                                               "search_criteria": {"name": "Pool"}}).json()
-    assert found == [{"type": "pool", "name": "Pool1", "device_count": 2}]
+    assert found == [{"type": "pool", "name": "Pool1", "device_count": 2, "device_number": 2}]
     deleted = client.delete("/rest/instance/pool/Edges")
     assert deleted.status_code == 200 and deleted.json()["name"] == "Edges"
     gone = client.get("/rest/instance/pool/Edges")
-    assert gone.json() == {"alert": "Error 404 - No pool with the name 'Edges'."}
+    assert gone.json() == {"alert": "Error 403 - Not Authorized."}
     assert client.get("/rest/instance/device/Boston").status_code == 200
 
 
@@ -291,7 +295,7 @@ def test_what_get_answers_can_be_posted_back_unchanged(client: httpx.Client) -> 
                           {"name": "Listed", "devices": ["Boston"]}])
     for kind, name in (("pool", "Filtered"), ("pool", "Listed"), ("device", "Washington")):
         before = client.get(f"/rest/instance/{kind}/{name}").json()
-        assert save(client, kind, before) == {"success": [name], "failure": []}
+        assert save(client, kind, before) == {"success": [name]}
         after = client.get(f"/rest/instance/{kind}/{name}").json()
         assert after == before  # nothing changed, not even updated_at
     assert client.get("/rest/instance/pool/Filtered").json()["device_count"] == 1
@@ -303,7 +307,7 @@ def test_pool_with_invalid_regex_is_a_clear_400_alert(client: httpx.Client) -> N
     assert response.status_code == 400
     assert response.json() == {"alert": "Error 400 - device_name: Invalid regular expression "
                                         "'Wash[': unterminated character set at position 4."}
-    assert client.get("/rest/instance/pool/Broken").status_code == 404
+    assert client.get("/rest/instance/pool/Broken").status_code == 403
 
 
 # Import ------------------------------------------------------------------------------------

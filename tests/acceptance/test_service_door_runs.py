@@ -84,7 +84,7 @@ def save(client: httpx.Client, kind: str, body: Any) -> None:
     response = client.post(f"/rest/instance/{kind}", json=body)
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["failure"] == [], answer
+    assert "failure" not in answer, answer  # eNMS lists failures only when there are some
     assert answer["success"], answer
 
 
@@ -155,7 +155,7 @@ def check_sync_shape(answer: dict[str, Any]) -> None:
     assert set(answer) >= SYNC_KEYS, answer
     assert RUNTIME.match(answer["runtime"]), answer["runtime"]
     assert isinstance(answer["success"], bool)
-    assert set(answer["summary"]) == {"success", "failure"}
+    assert set(answer["summary"]) == {"success", "failure", "discard"}
     assert DURATION.match(answer["duration"]), answer["duration"]
     assert answer["trigger"] == "REST"
     assert isinstance(answer["devices"], dict)
@@ -194,7 +194,7 @@ def seeded(client: httpx.Client, marker_dir: Path) -> httpx.Client:
 def check_seed_devices(answer: dict[str, Any], sent: dict[str, Any], marker_dir: Path) -> None:
     """Each target once, with what its snippet saw: the payload and the device's attributes."""
     assert answer["success"] is True
-    assert answer["summary"] == {"success": SEED_TARGETS, "failure": []}
+    assert answer["summary"] == {"success": SEED_TARGETS, "failure": [], "discard": []}
     assert sorted(answer["devices"]) == SEED_TARGETS
     for name in SEED_TARGETS:
         shown = answer["devices"][name]
@@ -255,8 +255,12 @@ def test_result_while_running_says_no_results_yet(client: httpx.Client) -> None:
                                                    "result": "No results yet."}
     assert wait_result(client, "slow", runtime)["success"] is True
     # The runtime belongs to "slow": asked under another service name it is not found.
-    alert_of(client.get(f"/rest/result/other/{runtime}"), 404)
-    alert_of(client.get("/rest/result/slow/2001-01-01 00:00:00.000000"), 404)
+    # eNMS's answer: 200 with `error`.
+    no_run = {"error": "There are no results or on-going services for the requested service "
+                       "and runtime."}
+    for path in (f"/rest/result/other/{runtime}", "/rest/result/slow/2001-01-01 00:00:00.000000"):
+        unknown = client.get(path)
+        assert (unknown.status_code, unknown.json()) == (200, no_run)
 
 
 # Targets ------------------------------------------------------------------------------------
@@ -293,7 +297,7 @@ def test_a_service_without_targets_runs_once(client: httpx.Client, marker_dir: P
     answer = run_service(client, {"name": "lonely"})
     check_sync_shape(answer)
     assert answer["success"] is True
-    assert answer["summary"] == {"success": [], "failure": []}
+    assert answer["summary"] == {"success": [], "failure": [], "discard": []}
     assert answer["devices"] == {}
     assert answer["result"]["result"] == "None"
     assert markers(marker_dir) == {"_no_device": 1}
@@ -308,7 +312,7 @@ def test_run_method_once_runs_once_for_all_targets(
             initial_payload={"marker_dir": str(marker_dir)})
     answer = run_service(client, {"name": "together"})
     assert answer["success"] is True
-    assert answer["summary"] == {"success": ["Boston", "Denver"], "failure": []}
+    assert answer["summary"] == {"success": ["Boston", "Denver"], "failure": [], "discard": []}
     assert answer["result"]["result"] == ["Boston", "Denver"]  # the code learns its targets
     assert markers(marker_dir) == {"_no_device": 1}
     # Per device, each execution has its device: the whole list is not shipped to each.
@@ -320,9 +324,9 @@ def test_run_method_once_runs_once_for_all_targets(
 # Bad input ----------------------------------------------------------------------------------
 
 
-def test_unknown_service_is_404_alert(client: httpx.Client) -> None:
-    message = alert_of(client.post("/rest/run_service", json={"name": "nope"}), 404)
-    assert "nope" in message
+def test_unknown_service_is_403_not_authorized_as_enms(client: httpx.Client) -> None:
+    message = alert_of(client.post("/rest/run_service", json={"name": "nope"}), 403)
+    assert message == "Error 403 - Not Authorized."
 
 
 @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}, {"name": 5}])
@@ -371,7 +375,7 @@ def test_ignore_invalid_targets_runs_the_known_ones_and_lists_errors(
     errors = ["No device with the name 'Nowhere'", "No pool with the name 'NoPool'"]
     answer = run_service(seeded, body)
     assert answer["errors"] == errors
-    assert answer["summary"] == {"success": ["Boston", "Denver"], "failure": []}
+    assert answer["summary"] == {"success": ["Boston", "Denver"], "failure": [], "discard": []}
     asynchronous = run_service(seeded, {**body, "async": "true"})
     assert asynchronous["errors"] == errors
     result = wait_result(seeded, "my_service_or_workflow", asynchronous["runtime"])
@@ -422,7 +426,8 @@ def test_snippet_faults_are_each_devices_failure(client: httpx.Client) -> None:
     assert elapsed < 20, elapsed  # the sleeper was cut off by its 1 s timeout
     assert answer["success"] is False
     assert answer["summary"] == {"success": ["fine", "quitter"],
-                                 "failure": ["raiser", "refuser", "silent", "sleeper"]}
+                                 "failure": ["raiser", "refuser", "silent", "sleeper"],
+                                 "discard": []}
     shown = answer["devices"]
     assert shown["fine"]["result"] == "ok"
     assert shown["quitter"]["result"] == "before exit"  # exit() ended it there, a success
@@ -430,6 +435,7 @@ def test_snippet_faults_are_each_devices_failure(client: httpx.Client) -> None:
     assert raiser["success"] is False
     assert "Traceback" in raiser["stderr"]
     assert "ValueError: boom from raiser" in raiser["stderr"]
+    assert (raiser["result"]["step"], raiser["result"]["error"]) == ("execute", "boom from raiser")
     assert shown["refuser"]["success"] is False
     assert shown["refuser"]["result"] == "said no"
     silent = shown["silent"]
@@ -462,7 +468,7 @@ def test_retries_rerun_a_failing_target_and_the_logs_show_them(
     service(client, "retrying", RETRYING, devices=["broken", "flaky"], number_of_retries=2,
             time_between_retries=0.2)
     answer = run_service(client, {"name": "retrying", "counter_dir": str(marker_dir)})
-    assert answer["summary"] == {"success": ["flaky"], "failure": ["broken"]}
+    assert answer["summary"] == {"success": ["flaky"], "failure": ["broken"], "discard": []}
     assert answer["devices"]["flaky"]["result"] == 3  # success on the third attempt
     assert "failing attempt 3" in answer["devices"]["broken"]["stderr"]
     assert {path.name: path.read_text() for path in marker_dir.iterdir()} == {
@@ -493,7 +499,7 @@ def test_shell_command_service_reads_its_stdin_json(client: httpx.Client) -> Non
         "command": "python3 -c 'import json, sys; d = json.load(sys.stdin); "
                    "print(d[\"device\"][\"ip_address\"], d[\"payload\"][\"aid\"])'"})
     answer = run_service(client, {"name": "cat", "aid": "1-2-3"})
-    assert answer["summary"] == {"success": ["Boston", "Washington"], "failure": []}
+    assert answer["summary"] == {"success": ["Boston", "Washington"], "failure": [], "discard": []}
     seen = json.loads(answer["devices"]["Washington"]["result"])
     assert seen["device"]["name"] == "Washington"
     assert seen["device"]["rack"] == "A1"
@@ -512,7 +518,7 @@ def test_a_shell_command_exiting_without_reading_stdin_reports_its_exit_code(
                              "command": "echo oops >&2; exit 3", "devices": names})
     failed = run_service(client, {"name": "fails"})
     assert failed["success"] is False
-    assert failed["summary"] == {"success": [], "failure": names}
+    assert failed["summary"] == {"success": [], "failure": names, "discard": []}
     for name in names:
         shown = failed["devices"][name]
         assert (shown.get("exit_code"), shown.get("stderr")) == (3, "oops\n"), shown
@@ -528,7 +534,7 @@ def test_script_service_runs_a_script_of_the_script_door(
     save(client, "service", {"name": "scripted", "type": "script_service", "script": script,
                              "devices": ["Boston", "Washington"]})
     answer = run_service(client, {"name": "scripted", "aid": "1-2-3"})
-    assert answer["summary"] == {"success": ["Boston", "Washington"], "failure": []}
+    assert answer["summary"] == {"success": ["Boston", "Washington"], "failure": [], "discard": []}
     assert answer["devices"]["Boston"]["result"] == "1-2-3 Boston scripted"
     assert client.get("/rest/instance/service/scripted").json()["script"] == script
     # A script that does not exist is refused when the service is saved.
@@ -576,7 +582,7 @@ def test_stop_aborts_queued_targets_and_kills_running_ones(
     assert time.monotonic() - started < 15
     assert get_result(client, "sleepy", runtime)["status"] == "Aborted"
     assert result["success"] is False
-    assert result["summary"] == {"success": [], "failure": names}
+    assert result["summary"] == {"success": [], "failure": names, "discard": []}
     assert all("Aborted" in str(result["devices"][name].get("error")) for name in names)
     wait_until(lambda: [pid for pid in running.values() if not process_gone(pid)],
                lambda alive: alive == [], timeout=10, what="stopped targets' processes gone")
@@ -739,7 +745,7 @@ def test_a_run_interrupted_by_a_crash_resumes_without_rerunning_finished_targets
     finally:
         restarted.stop()
     assert result["success"] is True
-    assert result["summary"] == {"success": names, "failure": []}
+    assert result["summary"] == {"success": names, "failure": [], "discard": []}
     seen = markers(marker_dir)
     assert sorted(seen) == names and all(count >= 1 for count in seen.values()), seen
     twice = {name for name, count in seen.items() if count > 1}
@@ -824,7 +830,9 @@ def test_targets_that_share_a_process_fail_alone(database_url: str, tmp_path: Pa
     assert "Timed out after 1 s" in devices["d21"]["error"]
     assert "RuntimeError: d30 is broken" in devices["d30"]["stderr"]
     assert devices["d05"] == {"success": True, "result": "d05", "exit_code": 0,
-                              "duration_ms": devices["d05"]["duration_ms"]}
+                              "duration_ms": devices["d05"]["duration_ms"],
+                              "device_target": "d05", "duration": devices["d05"]["duration"],
+                              "runtime": devices["d05"]["runtime"]}
     seen = markers(marks)
     assert set(seen) == set(names) and set(seen.values()) == {1}, seen
     # Several targets per process: fewer processes than targets.

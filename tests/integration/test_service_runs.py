@@ -21,7 +21,6 @@ from runplane.core.instances import create as create_instance
 from runplane.core.runs import wait_for_run
 from runplane.engine import worker as worker_module
 from runplane.engine.runner import start_worker
-from runplane.errors import NotFound
 from runplane.model import ABORTED, SUCCESS, Instance
 from runplane.store import claims, queue
 from runplane.store import runs as run_store
@@ -74,8 +73,9 @@ async def test_runtimes_are_unique_across_instances(
     # A runtime is only visible in its own instance.
     result = await service_door.result(core, other, "frozen", second["runtime"])
     assert result == {"status": "Running", "result": "No results yet."}
-    with pytest.raises(NotFound, match="No run"):
-        await service_door.result(core, other, "frozen", first["runtime"])
+    assert await service_door.result(core, other, "frozen", first["runtime"]) == {
+        "error": "There are no results or on-going services for the requested service and "
+                 "runtime."}
 
 
 async def test_stopping_a_run_with_only_queued_targets_aborts_it_at_once(
@@ -91,7 +91,8 @@ async def test_stopping_a_run_with_only_queued_targets_aborts_it_at_once(
     result = await service_door.result(core, instance, "frozen", answer["runtime"])
     assert result["status"] == "Aborted"
     assert result["result"]["success"] is False
-    assert result["result"]["summary"] == {"success": [], "failure": ["a", "b", "c"]}
+    assert result["result"]["summary"] == {"success": [], "failure": ["a", "b", "c"],
+                                           "discard": []}
     again = await service_door.stop(core, instance, answer["runtime"])
     assert (again["stopped"], again["status"]) == (False, "Aborted")
 

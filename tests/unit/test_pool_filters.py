@@ -168,7 +168,8 @@ def test_search_request_parsing() -> None:
                             "name_filter": "regex", "model": ""},
         "order": [{"column": 1, "dir": "desc"}], "start": 5, "maximum_return_records": 3,
     })
-    assert search.filters == [PropertyFilter("vendor", "Cis", "inclusion"),
+    # A search's inclusion ignores case, as eNMS's (LIKE on its SQLite).
+    assert search.filters == [PropertyFilter("vendor", "Cis", "inclusion", ignore_case=True),
                               PropertyFilter("name", "^r", "regex")]
     assert (search.order, search.start, search.limit) == ([("vendor", True)], 5, 3)
     defaults = parse_search({"type": "pool"})

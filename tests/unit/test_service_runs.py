@@ -55,4 +55,20 @@ def test_unset_results_say_so() -> None:
 
 def test_command_results_show_stdout() -> None:
     shown = target_result(outcome(stdout="up\n", result=None))
-    assert shown == {"success": True, "result": "up", "exit_code": 0, "duration_ms": 12}
+    assert shown == {"success": True, "result": "up", "exit_code": 0, "duration_ms": 12,
+                     "device_target": "Washington", "duration": "0:00:00", "runtime": None}
+
+
+def test_a_raised_exception_is_enms_step_error_result_and_traceback() -> None:
+    traceback = ("printed first\nTraceback (most recent call last):\n"
+                 '  File "<snippet>", line 2, in <module>\n    raise KeyError("a")\n'
+                 "KeyError: 'a'\n")
+    shown = target_result(outcome(status="failure", exit_code=1, stderr=traceback,
+                                  result={"results": {"result": "partial"}}))
+    assert shown["result"] == {"step": "execute", "error": "'a'",
+                               "result": {"result": "partial"}, "traceback": traceback}
+    assert (shown["success"], shown["exit_code"], shown["stderr"]) == (False, 1, traceback)
+    # A failure without a traceback (sys.exit) keeps the snippet's own results.
+    exited = target_result(outcome(status="failure", exit_code=3, stderr="bye\n",
+                                   result={"results": {"result": "partial"}}))
+    assert exited["result"] == "partial"

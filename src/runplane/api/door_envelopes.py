@@ -14,12 +14,16 @@ from starlette.exceptions import HTTPException
 from runplane.api.batch_door.envelope import NO_SUCH_OPERATION, envelope
 from runplane.api.json_response import JSONResponse
 
+# eNMS's own words for an unknown path (eNMS/server.py, status_error_message); runplane's
+# other errors here (413, 405, the guard's 500) say more than eNMS's words would.
+ENMS_WORDS = {404: "Not Found."}
+
 
 def error_body(path: str, status: int, message: str, batch_code: int) -> dict[str, object]:
-    """eNMS's alert under /rest/, iVvy's envelope (with `batch_code`) under /api/, else
-    Syncano's detail."""
+    """eNMS's alert under /rest/ (in its words where it had some), iVvy's envelope (with
+    `batch_code`) under /api/, else Syncano's detail."""
     if path.startswith("/rest/"):
-        return {"alert": f"Error {status} - {message}"}
+        return {"alert": f"Error {status} - {ENMS_WORDS.get(status, message)}"}
     if path.startswith("/api/"):
         return envelope(status, message, batch_code)
     return {"detail": message}

@@ -29,7 +29,8 @@ QUERY_MAX_RECORDS = 10_000
 # eNMS refused these in names; they would also break /rest/instance/device/{name} paths.
 NAME_FORBIDDEN = frozenset("/\\'\"")
 # Keys of an eNMS export or of our own answers that are not device data.
-IGNORED_KEYS = frozenset({"id", "type", "instance_id", "created_at", "updated_at"})
+# `pools` is eNMS's relation, shown on a device by name: membership is set on the pools.
+IGNORED_KEYS = frozenset({"id", "type", "instance_id", "created_at", "updated_at", "pools"})
 TEXT_FIELDS = {
     "ip_address": IP_MAX_CHARS, "vendor": TEXT_MAX_CHARS, "model": TEXT_MAX_CHARS,
     "operating_system": TEXT_MAX_CHARS, "os_version": TEXT_MAX_CHARS,

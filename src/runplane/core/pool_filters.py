@@ -29,6 +29,7 @@ from runplane.store.filters import (
     REGEX,
     TEXT_COLUMNS,
     PropertyFilter,
+    ascii_lower,
 )
 
 PREFIX = "device_"
@@ -72,6 +73,8 @@ def matches(item: PropertyFilter, text: str) -> bool:
         found = bool(linear_regex.search(item.value, text))
     elif item.match == EMPTY:
         found = text == ""
+    elif item.ignore_case:
+        found = ascii_lower(item.value) in ascii_lower(text)
     else:
         found = item.value in text
     return found != item.invert

@@ -29,7 +29,7 @@ from runplane.core.pool_filters import (
 )
 from runplane.core.search import SearchRequest
 from runplane.errors import Invalid, NotFound
-from runplane.model import Instance, Pool
+from runplane.model import Device, Instance, Pool
 from runplane.store import devices as device_store
 from runplane.store import pools as store
 from runplane.store.filters import REGEX, PropertyFilter
@@ -53,10 +53,11 @@ def no_pool(name: str) -> str:
 
 @dataclass(frozen=True)
 class PoolView:
-    """A pool with what answers show of it: its members (manual pools) and its size."""
+    """A pool with what answers show of it: its members (a filter pool's as of now) and
+    its size."""
 
     pool: Pool
-    members: list[str] | None
+    members: list[str]
     device_count: int
 
     @property
@@ -253,11 +254,10 @@ async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> Sa
 
 
 def _view(conn: Tx, instance: Instance, pool: Pool) -> PoolView:
-    members = store.member_names(conn, pool.id) if pool.manually_defined else None
-    count = len(members) if members is not None else store.count_pool_devices(
-        conn, instance.id, pool
-    )
-    return PoolView(pool=pool, members=members, device_count=count)
+    # A filter pool's members are computed now: eNMS clients read `devices` of every pool.
+    members = (store.member_names(conn, pool.id) if pool.manually_defined
+               else store.pool_device_names(conn, instance.id, pool))
+    return PoolView(pool=pool, members=members, device_count=len(members))
 
 
 async def get_pool(core: Core, instance: Instance, name: str) -> PoolView:
@@ -284,6 +284,18 @@ async def delete_pool(core: Core, instance: Instance, name: str) -> PoolView:
     return await core.database.write(delete)
 
 
+async def device_and_pools(core: Core, instance: Instance, name: str
+                           ) -> tuple[Device, list[str]]:
+    """A device and the names of the pools holding it now (manual or filter pools)."""
+    def read(conn: Tx) -> tuple[Device, list[str]]:
+        device = device_store.get_device(conn, instance.id, name)
+        if device is None:
+            raise NotFound("Device", no_device(name) + ".")
+        return device, store.pools_holding(conn, instance.id, device.id)
+
+    return await core.database.read(read)
+
+
 def pool_attributes(view: PoolView) -> dict[str, Any]:
     """What a pool query or search compares: its own fields and its flat filters."""
     return {
@@ -291,6 +303,7 @@ def pool_attributes(view: PoolView) -> dict[str, Any]:
         "description": view.pool.description,
         "manually_defined": view.pool.manually_defined,
         "device_count": view.device_count,
+        "device_number": view.device_count,
         **to_flat(view.filters),
     }
 

@@ -2,12 +2,13 @@
 
 `search_criteria` is flat, as eNMS's tables send it: `<column>` (the value),
 `<column>_filter` (inclusion | equality | regex | empty; inclusion by default) and
-`<column>_invert`. `order` is `[{"column": <index in columns, or a name>, "dir": "asc"}]`.
+`<column>_invert`; an inclusion ignores ASCII case, as eNMS's did. `order` is
+`[{"column": <index in columns, or a name>, "dir": "asc"}]`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runplane.core.pool_filters import (
@@ -18,7 +19,7 @@ from runplane.core.pool_filters import (
     make_filter,
 )
 from runplane.errors import Invalid
-from runplane.store.filters import PropertyFilter
+from runplane.store.filters import INCLUSION, PropertyFilter
 
 FILTER_SUFFIX = "_filter"
 # eNMS answered 10 records unless told otherwise.
@@ -57,7 +58,8 @@ def _criteria(value: Any) -> list[PropertyFilter]:
             field=name, match_field=name + FILTER_SUFFIX,
         )
         if made is not None:
-            filters.append(made)
+            # eNMS's inclusion was SQL LIKE, which ignores ASCII case on its SQLite.
+            filters.append(replace(made, ignore_case=made.match == INCLUSION))
     return filters
 
 

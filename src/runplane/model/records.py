@@ -279,6 +279,8 @@ class TargetOutcome:
     stderr: str | None
     error: str | None
     duration_ms: int | None
+    # When the target ended (None: not recorded apart, e.g. a single-task run's).
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)

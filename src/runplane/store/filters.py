@@ -37,6 +37,18 @@ class PropertyFilter:
     value: str
     match: str = INCLUSION
     invert: bool = False
+    # An inclusion ignoring ASCII letters' case (eNMS's search: LIKE on its SQLite); pools
+    # never set it, so their membership stays exact.
+    ignore_case: bool = False
+
+
+# ASCII only, the same in SQLite (whose lower() knows no other letters) and PostgreSQL.
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ASCII_LOWER = str.maketrans(UPPER, UPPER.lower())
+
+
+def ascii_lower(text: str) -> str:
+    return text.translate(ASCII_LOWER)
 
 
 def property_text(dialect: str, name: str) -> ColumnElement[str]:
@@ -60,9 +72,14 @@ def property_text(dialect: str, name: str) -> ColumnElement[str]:
     return func.coalesce(value, "", type_=String)
 
 
-def _contains(dialect: str, text: ColumnElement[str], value: str) -> ColumnElement[bool]:
+def _contains(dialect: str, text: ColumnElement[str], value: str, ignore_case: bool
+              ) -> ColumnElement[bool]:
     # Not LIKE: SQLite's LIKE ignores ASCII case and needs escaping; substring search is exact.
     finder = func.strpos if dialect == "postgresql" else func.instr
+    if ignore_case:
+        folded = (func.translate(text, UPPER, UPPER.lower(), type_=String)
+                  if dialect == "postgresql" else func.lower(text, type_=String))
+        return finder(folded, ascii_lower(value)) > 0
     return finder(text, value) > 0
 
 
@@ -77,7 +94,7 @@ def condition(dialect: str, item: PropertyFilter) -> ColumnElement[bool]:
     elif item.match == EMPTY:
         clause = text == ""
     else:
-        clause = _contains(dialect, text, item.value)
+        clause = _contains(dialect, text, item.value, item.ignore_case)
     return not_(clause) if item.invert else clause
 
 

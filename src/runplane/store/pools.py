@@ -128,6 +128,28 @@ def pool_targets(
         return find_targets(conn, instance_id, where)
 
 
+def pool_device_names(conn: Connection, instance_id: int, pool: Pool) -> list[str]:
+    """The names of the devices a pool holds now, sorted (a filter pool's are computed)."""
+    query = select(devices.c.name).where(
+        devices.c.instance_id == instance_id, membership(conn.dialect.name, pool)
+    ).order_by(devices.c.name)
+    with bounded(conn, needed=has_regex(active_filters(pool))):
+        return list(conn.execute(query).scalars().all())
+
+
+def pools_holding(conn: Connection, instance_id: int, device_id: int) -> list[str]:
+    """The names of the pools (manual or filter) that hold the device now, sorted."""
+    held = []
+    for pool in list_pools(conn, instance_id):
+        query = select(devices.c.id).where(
+            devices.c.id == device_id, membership(conn.dialect.name, pool)
+        )
+        with bounded(conn, needed=has_regex(active_filters(pool))):
+            if conn.execute(query).first() is not None:
+                held.append(pool.name)
+    return sorted(held)
+
+
 def count_pool_devices(conn: Connection, instance_id: int, pool: Pool) -> int:
     with bounded(conn, needed=has_regex(active_filters(pool))):
         return count_devices(conn, instance_id, membership(conn.dialect.name, pool))

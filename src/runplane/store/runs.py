@@ -176,7 +176,7 @@ def target_outcomes(conn: Connection, run_id: int) -> list[TargetOutcome]:
     query = (
         select(tasks.c.position, tasks.c.target, tasks.c.status, tasks.c.result,
                tasks.c.exit_code, tasks.c.stdout, tasks.c.stderr, tasks.c.error,
-               tasks.c.duration_ms)
+               tasks.c.duration_ms, tasks.c.finished_at)
         .where(tasks.c.run_id == run_id)
         .order_by(tasks.c.position)
     )

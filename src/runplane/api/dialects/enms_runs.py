@@ -9,7 +9,7 @@ from runplane.api.dialects import enms
 from runplane.core import service_runs
 from runplane.core.context import Core
 from runplane.core.runs import wait_for_run
-from runplane.errors import Invalid
+from runplane.errors import Invalid, NotFound
 from runplane.model import Instance, Run, Service
 
 
@@ -70,8 +70,12 @@ async def run_service(core: Core, instance: Instance, body: Any) -> dict[str, An
 
 async def result(core: Core, instance: Instance, service_name: str, runtime: str
                  ) -> dict[str, Any]:
-    """eNMS's /rest/result: "No results yet." while running, then the summary."""
-    run = await service_runs.find_service_run(core, instance, service_name, runtime)
+    """eNMS's /rest/result: "No results yet." while running, then the summary; an unknown
+    service or runtime is eNMS's 200 with `error`."""
+    try:
+        run = await service_runs.find_service_run(core, instance, service_name, runtime)
+    except NotFound:
+        return {"error": enms.NO_SUCH_RUN}
     if not run.is_final:
         return {"status": enms.status_name(run.status), "result": enms.NO_RESULTS_YET}
     return {"status": enms.status_name(run.status), "result": await summarize(core, run)}

@@ -27,6 +27,10 @@ log = logging.getLogger("runplane.api")
 
 WRONG_CREDENTIALS = "Wrong Credentials."
 FORBIDDEN = "Forbidden."
+# eNMS answered an unknown object as one the user may not see: its fetch raised its RBAC
+# error, a 403 "Not Authorized." (a second DELETE too). Other unknowns keep runplane's 404.
+NOT_AUTHORIZED = "Not Authorized."
+HIDDEN_KINDS = ("Device", "Service", "Pool")
 UNEXPECTED = "An unexpected error occurred; it is logged on the server."
 # What HTTP Basic clients need to hear to send their credentials.
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="runplane"'}
@@ -64,6 +68,8 @@ def render(error: RunplaneError) -> JSONResponse:
             return alert(401, WRONG_CREDENTIALS, CHALLENGE)
         case Forbidden():
             return alert(403, FORBIDDEN)
+        case NotFound() if error.kind in HIDDEN_KINDS:
+            return alert(403, NOT_AUTHORIZED)
         case NotFound():
             return alert(404, error.message)
         case Invalid():

@@ -24,9 +24,10 @@ from runplane.api.service_door.openapi_bodies import (
     SEARCH,
     TYPE_NAMES,
 )
-from runplane.api.service_door.service_records import SERVICE_TYPE
+from runplane.api.service_door.service_records import SERVICE_TYPE, SERVICE_TYPES
 from runplane.core import inventory, pools
 from runplane.core.context import Core
+from runplane.core.inventory import SaveReport
 from runplane.core.pool_filters import to_flat
 from runplane.core.search import parse_search
 from runplane.model import DEVICE_COLUMNS, Device, Instance
@@ -35,6 +36,8 @@ router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: inventory"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # runplane has no clusters: every process on one database answers the same id.
 CLUSTER_ID = 0
+# eNMS's Device.port default.
+DEFAULT_PORT = 22
 # The known types, listed for /docs only: an unknown one is answered by instance_type().
 TypeName = Annotated[str, Path(json_schema_extra={"enum": TYPE_NAMES})]
 
@@ -43,34 +46,56 @@ def _time(value: datetime) -> str:
 
 
 def render_device(device: Device) -> Record:
-    """A device as eNMS showed it: its columns with its custom properties beside them."""
-    return {
+    """A device as eNMS showed it: its columns with its custom properties beside them. An
+    unset `port` reads as eNMS's default, 22 (stored unset: filters on port still see "")."""
+    record: Record = {
         "id": device.id, "type": "device",
         **{name: getattr(device, name) for name in DEVICE_COLUMNS},
         **device.properties,
         "created_at": _time(device.created_at), "updated_at": _time(device.updated_at),
     }
-
-
-def render_pool(view: pools.PoolView) -> Record:
-    """A pool: its filters in eNMS's flat form, its members if manual, and its size."""
-    pool = view.pool
-    record: Record = {
-        "id": pool.id, "type": "pool", "name": pool.name, "description": pool.description,
-        "manually_defined": pool.manually_defined, **to_flat(view.filters),
-    }
-    if view.members is not None:
-        record["devices"] = view.members
-    record |= {"device_count": view.device_count, "created_at": _time(pool.created_at),
-               "updated_at": _time(pool.updated_at)}
+    if record.get("port") is None:
+        record["port"] = DEFAULT_PORT
     return record
 
 
-def _columns(record: Record, columns: list[str] | None) -> Record:
-    """eNMS's search records: the type and the asked columns the object has."""
+async def _device_with_pools(core: Core, instance: Instance, name: str) -> Record:
+    """GET of a device: eNMS's relations by name, here the pools holding it now."""
+    device, held = await pools.device_and_pools(core, instance, name)
+    return {**render_device(device), "pools": held}
+
+
+def render_pool(view: pools.PoolView) -> Record:
+    """A pool: its filters in eNMS's flat form, its devices (a filter pool's as of now) and
+    its size, as eNMS's `device_number` and runplane's `device_count`."""
+    pool = view.pool
+    return {
+        "id": pool.id, "type": "pool", "name": pool.name, "description": pool.description,
+        "manually_defined": pool.manually_defined, **to_flat(view.filters),
+        "devices": view.members, "device_number": view.device_count,
+        "device_count": view.device_count, "created_at": _time(pool.created_at),
+        "updated_at": _time(pool.updated_at),
+    }
+
+
+# What eNMS's search rows hold beside the asked columns (its table_properties with
+# rest_api_request: devices nothing else; others `type` and their tables' extra columns).
+SEARCH_EXTRAS: dict[str, tuple[str, ...]] = {
+    "device": (), "pool": ("type", "device_number"), "service": ("type", "scoped_name"),
+}
+
+
+def _columns(kind: str, record: Record, columns: list[str] | None) -> Record:
+    """eNMS's search records: the asked columns the object has, and its type's extras."""
     if columns is None:
         return record
-    return {"type": record["type"], **{name: record[name] for name in columns if name in record}}
+    wanted = [*columns, *SEARCH_EXTRAS.get(kind, ("type",))]
+    return {name: record[name] for name in dict.fromkeys(wanted) if name in record}
+
+
+def failure_list(given: list[Any], report: SaveReport) -> list[list[Any]]:
+    """eNMS's `failure`: `[object as sent, reason]` pairs."""
+    return [[given[failure.index], failure.error] for failure in report.failure]
 
 
 async def _save_device(core: Core, instance: Instance, given: Any) -> str:
@@ -84,9 +109,7 @@ async def _save_pool(core: Core, instance: Instance, given: Any) -> str:
 DEVICE_TYPE = InstanceType(
     save_one=_save_device,
     save_many=inventory.save_devices,
-    get=lambda core, instance, name: _one(
-        render_device, inventory.get_device(core, instance, name)
-    ),
+    get=_device_with_pools,
     delete=lambda core, instance, name: _one(
         render_device, inventory.delete_device(core, instance, name)
     ),
@@ -110,7 +133,7 @@ POOL_TYPE = InstanceType(
     ),
 )
 INSTANCE_TYPES: dict[str, InstanceType] = {
-    "device": DEVICE_TYPE, "pool": POOL_TYPE, "service": SERVICE_TYPE,
+    "device": DEVICE_TYPE, "pool": POOL_TYPE, "service": SERVICE_TYPE, **SERVICE_TYPES,
 }
 
 
@@ -144,15 +167,17 @@ async def save_instances(type: TypeName, request: Request, core: CoreDep, caller
     body = await json_body(request)
     if isinstance(body, dict):
         # One object: a refusal is this request's error (400 alert, a field per problem).
-        return {"success": [await kind.save_one(core, caller.instance, body)], "failure": []}
+        return {"success": [await kind.save_one(core, caller.instance, body)]}
     if not isinstance(body, list):
         raise Alert(400, "Expected a JSON object or a list of objects.")
     report = await kind.save_many(core, caller.instance, body)
-    return {
-        "success": report.success,
-        "failure": [{"index": failure.index, "name": failure.name, "error": failure.error}
-                    for failure in report.failure],
-    }
+    # eNMS's answer holds a key only for what happened (it filled a defaultdict(list)).
+    answer: Record = {}
+    if report.success:
+        answer["success"] = report.success
+    if report.failure:
+        answer["failure"] = failure_list(body, report)
+    return answer
 
 
 @router.get("/rest/instance/{type}/{name}", summary="Get one by name")
@@ -183,4 +208,11 @@ async def query_instances(
 async def search(request: Request, core: CoreDep, caller: Reader) -> list[Record]:
     wanted = parse_search(await json_body(request))
     found = await instance_type(wanted.type).search(core, caller.instance, wanted)
-    return [_columns(record, wanted.columns) for record in found]
+    return [_columns(wanted.type, record, wanted.columns) for record in found]
+
+
+@router.post("/rest/update_all_pools", summary="Accepted for eNMS clients; nothing to do")
+async def update_all_pools(caller: Writer) -> None:
+    """eNMS stored filter pools' members and recomputed them here. runplane resolves a filter
+    pool's devices whenever it is read or run, so they are always current: nothing to do."""
+    return None

@@ -9,7 +9,10 @@ from __future__ import annotations
 from runplane.api.openapi_docs import Schema
 
 # The types of /rest/instance/{type} (inventory.INSTANCE_TYPES; a unit test keeps them equal).
-TYPE_NAMES = ["device", "pool", "service"]
+TYPE_NAMES = [
+    "device", "pool", "service", "python_snippet_service", "shell_command_service",
+    "script_service",
+]
 MATCH_KINDS = ["inclusion", "equality", "regex", "empty"]
 # Names cannot hold a slash or a quote (they are path segments of /rest/instance/{type}/{name}).
 NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^/\\\\'\"]+$"}

@@ -126,15 +126,6 @@ SEQUENCE: list[Step] = [
     Step("service_create_script", "POST", "/rest/instance/script_service",
          {"name": "script_svc", "scoped_name": "script_svc", "script": 1},
          note="runplane's type (a script of the script door); no script 1 exists"),
-    # runplane has no typed /rest/instance/{type} yet (a known difference, see the test):
-    # the same services in its own form, so that the runs below compare. Remove these two
-    # steps once `service_create_snippet` answers 200 on runplane.
-    Step("setup_runplane_snippet_ok", "POST", "/rest/instance/service",
-         {"name": "snippet_ok", "type": "python_snippet_service", "source_code": SNIPPET_OK},
-         only="runplane"),
-    Step("setup_runplane_snippet_fail", "POST", "/rest/instance/service",
-         {"name": "snippet_fail", "type": "python_snippet_service",
-          "source_code": SNIPPET_FAIL}, only="runplane"),
     Step("service_get", "GET", "/rest/instance/python_snippet_service/snippet_ok"),
     Step("service_get_as_service", "GET", "/rest/instance/service/snippet_ok"),
     Step("service_query", "GET", "/rest/query/service?name=snippet_ok"),

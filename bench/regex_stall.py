@@ -135,7 +135,7 @@ def set_up(server: Server, plan: Plan) -> tuple[str, str]:
             devices.append({"name": f"L{length}-match", field: "a" * length,
                             "group": f"L{length}"})
             saved = checked(tenant_a.post("/rest/instance/device", json=devices))
-            if saved["failure"]:
+            if saved.get("failure"):  # eNMS: only when something failed
                 raise RuntimeError(f"devices refused: {saved['failure'][:3]}")
             checked(tenant_a.post("/rest/instance/pool", json={
                 "name": f"redos-{length}", f"device_{field}": PATTERN,

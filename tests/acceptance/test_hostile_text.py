@@ -33,15 +33,23 @@ def alert_400(answer: httpx.Response) -> str:
     return str(body["alert"])
 
 
-@pytest.mark.parametrize("path", ["/rest/instance/device/a%00b", "/rest/instance/pool/a%00b",
-                                  "/rest/result/any/a%00b"])
+NOT_AUTHORIZED = (403, {"alert": "Error 403 - Not Authorized."})
+NO_RESULTS = (200, {"error": "There are no results or on-going services for the requested "
+                             "service and runtime."})
+
+
+@pytest.mark.parametrize(("path", "unknown"), [
+    ("/rest/instance/device/a%00b", NOT_AUTHORIZED),
+    ("/rest/instance/pool/a%00b", NOT_AUTHORIZED),
+    ("/rest/result/any/a%00b", NO_RESULTS),
+])
 def test_a_name_with_nul_is_not_a_500(client: httpx.Client, module_database_url: str,
-                                      path: str) -> None:
-    """SQLite can look such a name up (none exists: 404); PostgreSQL's text cannot hold NUL,
-    and its refusal is the caller's 400, not the server's 500."""
+                                      path: str, unknown: tuple[int, dict[str, str]]) -> None:
+    """SQLite can look such a name up (none exists: eNMS's answer for an unknown object);
+    PostgreSQL's text cannot hold NUL, and its refusal is the caller's 400, not a 500."""
     answer = client.get(path)
     if module_database_url.startswith("sqlite"):
-        assert answer.status_code == 404, answer.text
+        assert (answer.status_code, answer.json()) == unknown, answer.text
     else:
         assert alert_400(answer).endswith("value: Null characters are not allowed.")
 

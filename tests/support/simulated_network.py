@@ -497,7 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     _raise_open_files_limit(args.devices * 3 + 64)
-    asyncio.run(_serve(args))
+    try:
+        asyncio.run(_serve(args))
+    except OSError as error:  # most often: a port of the range is taken
+        print(f"simulated network: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

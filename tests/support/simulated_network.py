@@ -179,10 +179,12 @@ class SimulatedNetworkServer:
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.sessions: dict[asyncssh.SSHServerConnection, set[asyncio.Task[Any]]] = {}
         self.devices: list[RunningDevice] = []
+        self._open_sessions = 0
 
     @property
     def open_sessions(self) -> int:
-        return sum(len(tasks) for tasks in self.sessions.values())
+        # A plain counter: other threads read it while the loop changes `sessions`.
+        return self._open_sessions
 
     async def start(self) -> list[RunningDevice]:
         # One host key for all: generating 1,000 would cost seconds and prove nothing.
@@ -222,6 +224,7 @@ class SimulatedNetworkServer:
         task = asyncio.current_task()
         assert task is not None
         self.sessions.setdefault(conn, set()).add(task)
+        self._open_sessions += 1
         cli = CliSession(self.states[index], self.behaviour)
         try:
             if process.command is not None:
@@ -231,6 +234,7 @@ class SimulatedNetworkServer:
         except (OSError, asyncssh.Error):
             pass  # the client went away mid-answer
         finally:
+            self._open_sessions -= 1
             self.sessions.get(conn, set()).discard(task)
             if not process.is_closing():
                 process.exit(0)

@@ -144,6 +144,14 @@ class SecretBox:
         except InvalidToken:
             raise SecretsUnavailable(UNREADABLE_SECRET) from None
 
+    def prepare(self) -> None:
+        """Load the key (making the key file) at start; without one, say why once: only
+        credentials need it, so the server starts all the same."""
+        try:
+            self._current()
+        except SecretsUnavailable as error:
+            log.warning("credentials are unavailable: %s", error.message)
+
     def keys(self) -> list[bytes]:
         """The keys in use, the encrypting one first (for rotation)."""
         return list(self._current().keys)

@@ -4,12 +4,17 @@ eNMS's fields. Like eNMS (its private properties), an answer never holds `passwo
 
 from __future__ import annotations
 
+from typing import Any
+
 from runplane.api.service_door.instance_types import InstanceType, Record
 from runplane.api.service_door.timestamps import render_time
 from runplane.core import credentials
 from runplane.core.context import Core
 from runplane.core.search import SearchRequest
-from runplane.model import Credential, Instance
+from runplane.model import SECRET_FIELDS, Credential, Instance
+
+# What stands for a secret in an object a `failure` entry echoes.
+MASK = "********"
 
 
 def render_credential(credential: Credential) -> Record:
@@ -21,6 +26,14 @@ def render_credential(credential: Credential) -> Record:
         "created_at": render_time(credential.created_at),
         "updated_at": render_time(credential.updated_at),
     }
+
+
+def masked(given: Any) -> Any:
+    """A credential as sent, its secrets masked (a refused one is echoed in `failure`)."""
+    if not isinstance(given, dict):
+        return given
+    return {key: MASK if key in SECRET_FIELDS and value else value
+            for key, value in given.items()}
 
 
 async def _save(core: Core, instance: Instance, given: object) -> str:
@@ -48,5 +61,5 @@ async def _search(core: Core, instance: Instance, search: SearchRequest
 
 CREDENTIAL_TYPE = InstanceType(
     save_one=_save, save_many=credentials.save_credentials, get=_get, delete=_delete,
-    query=_query, search=_search,
+    query=_query, search=_search, as_sent=masked,
 )

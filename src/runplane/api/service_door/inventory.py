@@ -91,9 +91,10 @@ def _columns(kind: str, record: Record, columns: list[str] | None) -> Record:
     return {name: record[name] for name in dict.fromkeys(wanted) if name in record}
 
 
-def failure_list(given: list[Any], report: SaveReport) -> list[list[Any]]:
+def failure_list(given: list[Any], report: SaveReport,
+                 as_sent: Callable[[Any], Any] = lambda item: item) -> list[list[Any]]:
     """eNMS's `failure`: `[object as sent, reason]` pairs."""
-    return [[given[failure.index], failure.error] for failure in report.failure]
+    return [[as_sent(given[failure.index]), failure.error] for failure in report.failure]
 
 
 async def _save_device(core: Core, instance: Instance, given: Any) -> str:
@@ -175,7 +176,7 @@ async def save_instances(type: TypeName, request: Request, core: CoreDep, caller
     if report.success:
         answer["success"] = report.success
     if report.failure:
-        answer["failure"] = failure_list(body, report)
+        answer["failure"] = failure_list(body, report, kind.as_sent)
     return answer
 
 

@@ -1,4 +1,4 @@
-"""The `runplane` command: serve, worker, migrate, key create.
+"""The `runplane` command: serve, worker, migrate, key create, secrets rotate.
 
 Other tools script against these commands, so their flags and outputs are a contract:
 `key create` prints the key alone on stdout.
@@ -11,12 +11,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from runplane.core.access import Role
 from runplane.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from runplane.core.secret_rotation import RotationReport
 
 app = typer.Typer(
     help="runplane: run scripts and services over REST.", no_args_is_help=True,
@@ -27,6 +30,9 @@ app.add_typer(key_app, name="key")
 inventory_app = typer.Typer(help="Manage the inventory (devices and pools).",
                             no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+secrets_app = typer.Typer(help="Manage the key that encrypts credentials' secrets.",
+                          no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 DatabaseOption = Annotated[
     str | None,
@@ -193,6 +199,48 @@ async def _create_key(
     except NotFound as error:
         typer.echo(f"runplane: no instance named {instance!r}", err=True)
         raise typer.Exit(1) from error
+    finally:
+        await core.database.close()
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new Fernet key alone on stdout (for RUNPLANE_SECRET_KEY)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(database: DatabaseOption = None) -> None:
+    """Re-encrypt every credential's secrets with a new key.
+
+    With a key file: a new key is made, every secret re-encrypted (the old key readable
+    until then), and the old key removed from the file. With RUNPLANE_SECRET_KEY: put the
+    new key first (`runplane secrets new-key`), the old ones after it, run this, then drop
+    the old ones from every process's setting.
+    """
+    from runplane.errors import SecretsUnavailable
+
+    settings = _settings(database=database)
+    _migrate(settings)
+    try:
+        report = asyncio.run(_rotate(settings))
+    except SecretsUnavailable as error:
+        typer.echo(f"runplane: {error.message}", err=True)
+        raise typer.Exit(1) from error
+    where = f"the key file {report.key_file} now holds the new key alone" if report.key_file \
+        else "every secret reads with the first key of RUNPLANE_SECRET_KEY: drop the others"
+    typer.echo(f"re-encrypted {report.reencrypted} credential(s); {where}")
+
+
+async def _rotate(settings: Settings) -> RotationReport:
+    from runplane.core.context import open_core
+    from runplane.core.secret_rotation import rotate
+
+    core = await open_core(settings, pooled=False)
+    try:
+        return await rotate(core)
     finally:
         await core.database.close()
 

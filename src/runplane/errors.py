@@ -63,3 +63,8 @@ class Forbidden(RunplaneError):
 
 class StoreUnavailable(RunplaneError):
     """The database could not be reached or stayed locked; nothing was saved."""
+
+
+class SecretsUnavailable(RunplaneError):
+    """Credentials' secrets cannot be encrypted or decrypted here: no key, an unreadable key
+    file, or a stored secret made with another key. The message never holds a secret."""

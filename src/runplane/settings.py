@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KIB = 1024
@@ -97,6 +97,18 @@ class Settings(BaseSettings):
         default=None,
         description="where run directories are made (default: in memory where there is room, "
                     "see rundir.choose_work_root)",
+    )
+
+    # Credentials' secrets, encrypted at rest with Fernet (core/secret_key.py, the README).
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="base64 Fernet key(s), comma-separated: the first encrypts, every one "
+                    "decrypts (rotation). Give every process the same (PostgreSQL, many hosts)",
+    )
+    secret_key_file: str | None = Field(
+        default=None, max_length=4096,
+        description="the key file when secret_key is unset (default: next to the SQLite "
+                    "database, <database>.secret-key), made on first use with mode 0600",
     )
 
     # Input limits.

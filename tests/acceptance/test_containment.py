@@ -1,5 +1,6 @@
 """Out of the box (no setting), a tenant's script reaches no secret: not the database file that
-holds every instance's scripts, webhook secrets and the key-hash secret, not the server's other
+holds every instance's scripts, webhook secrets and the key-hash secret, not the key file of
+the credentials' secrets, not the server's other
 files or its process, not another instance's run while it runs. (Issue 14, item 5: before, a
 script of instance `a` read instance `b`'s webhook secret from the SQLite file.)"""
 
@@ -30,6 +31,7 @@ import json, os
 outcomes = {}
 attempts = {
     "database": lambda: open(ARGS["database"], "rb").read(16),
+    "secret_key": lambda: open(ARGS["secret_key"], "rb").read(16),
     "server_log": lambda: open(ARGS["server_log"]).read(),
     "other_run_file": lambda: open(ARGS["other_run_file"]).read(),
     "other_runs_listed": lambda: os.listdir(ARGS["run_root"]),
@@ -58,6 +60,14 @@ while not os.path.exists("stop"):
 def admin(shared_server: ServerProcess) -> Iterator[httpx.Client]:
     with shared_server.client() as client:
         yield client
+
+
+def secret_key_file(server: ServerProcess) -> str:
+    """The key file of the credentials' secrets: beside a SQLite database, else the test's."""
+    path = server.key_env().get("RUNPLANE_SECRET_KEY_FILE") or \
+        f"{database_file(server.database_url)}.secret-key"
+    assert os.path.exists(path) and os.stat(path).st_mode & 0o777 == 0o600
+    return path
 
 
 def find_run_file(name: str) -> Path:
@@ -90,6 +100,7 @@ def test_a_script_reaches_no_secret_of_the_server_or_another_tenant(
     assert shared_server.process is not None and shared_server.log_path is not None
     arguments = {
         "database": database_file(shared_server.database_url) or "/nonexistent",
+        "secret_key": secret_key_file(shared_server),
         "server_log": str(shared_server.log_path),
         "other_run_file": str(secret),
         "run_root": str(secret.parent.parent),
@@ -107,4 +118,6 @@ def test_a_script_reaches_no_secret_of_the_server_or_another_tenant(
         refused.add("FileNotFoundError")
     assert set(outcomes.values()) <= refused, outcomes
     assert outcomes["database"] in refused and outcomes["other_run_file"] == "PermissionError"
+    # The credentials' key, made at the server's start, is refused like the database.
+    assert outcomes["secret_key"] == "PermissionError"
     assert wait_for_trace(admin, held["links"]["self"])["status"] == "success"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,12 @@ from tests.support.scratch import scratch_settings
 
 
 @pytest.fixture
-async def core(database_url: str) -> AsyncIterator[Core]:
+async def core(database_url: str, tmp_path: Path) -> AsyncIterator[Core]:
+    # PostgreSQL has no file to keep the credentials' key beside: a key file of the test's.
+    key_file = str(tmp_path / "runplane.secret-key") if database_url.startswith("postgresql") \
+        else None
     opened = await open_core(Settings(database=database_url, workers=2, lease_seconds=2,
-                                      **scratch_settings()))
+                                      secret_key_file=key_file, **scratch_settings()))
     opened.batch_jobs = batch_actions()  # as the app wires it
     yield opened
     await opened.database.close()

@@ -43,7 +43,8 @@ class ServerProcess:
     def start(self, timeout: float = 30.0, *, extra_args: tuple[str, ...] = ()) -> ServerProcess:
         self.log_path = self.workdir / f"server-{self.port}-{time.monotonic_ns()}.log"
         stdout_path = self.log_path.with_suffix(".out")
-        env = {**os.environ, "RUNPLANE_LOG_LEVEL": "warning", **scratch_env(), **self.env}
+        env = {**os.environ, "RUNPLANE_LOG_LEVEL": "warning", **scratch_env(),
+               **self.key_env(), **self.env}
         with open(self.log_path, "w") as log, open(stdout_path, "w") as out:
             self.process = subprocess.Popen(
                 [RUNPLANE, "serve", "--port", str(self.port), "--database", self.database_url,
@@ -55,6 +56,13 @@ class ServerProcess:
         if found:
             self.admin_key = found.group(1)
         return self
+
+    def key_env(self) -> dict[str, str]:
+        """PostgreSQL has no file to put the credentials' key beside: a key file of the
+        test's (SQLite: the default, next to the database)."""
+        if not self.database_url.startswith("postgresql"):
+            return {}
+        return {"RUNPLANE_SECRET_KEY_FILE": str(self.workdir / "runplane.secret-key")}
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ def test_the_instance_types_are_whole_once_the_inventory_is_imported() -> None:
         "from runplane.api.service_door.inventory import INSTANCE_TYPES; "
         "print(','.join(sorted(INSTANCE_TYPES)))"
     )
-    assert shown == ("device,pool,python_snippet_service,script_service,service,"
+    assert shown == ("credential,device,pool,python_snippet_service,script_service,service,"
                      "shell_command_service")
 
 

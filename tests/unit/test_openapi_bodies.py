@@ -33,7 +33,8 @@ def test_the_service_door_bodies_are_described() -> None:
     doc = document()
     saved = body_schema(doc, "/rest/instance/{type}")
     titles = [item.get("title") for item in saved["anyOf"]]
-    assert titles[:3] == ["Device", "Pool", "Service"] and saved["anyOf"][3]["type"] == "array"
+    assert titles[:4] == ["Device", "Pool", "Credential", "Service"]
+    assert saved["anyOf"][4]["type"] == "array"
     assert body_schema(doc, "/rest/search")["required"] == ["type"]
     run = body_schema(doc, "/rest/run_service")
     assert run["properties"]["async"]["type"] == "boolean" and run["required"] == ["name"]

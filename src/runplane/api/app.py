@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         core = await open_core(settings)
         core.batch_jobs = batch_actions()  # what this process's worker runs batches with
         app.state.core = core
+        core.secrets.prepare()  # the key file exists from the first start
         listener = start_listening(core)
         worker = await start_worker(core) if settings.workers > 0 else None
         app.state.isolation = worker.executor.isolation() if worker is not None else None

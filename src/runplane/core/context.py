@@ -1,4 +1,5 @@
-"""The core's shared state: settings, the database, wake-up signals and the key secret."""
+"""The core's shared state: settings, the database, wake-up signals, the key secret and the
+credentials' secret key."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runplane.core.handoff import Handoff
+from runplane.core.secret_key import SecretBox
 from runplane.core.signals import Signals
 from runplane.settings import Settings
 from runplane.store import keys as key_store
@@ -31,6 +33,12 @@ class Core:
     # The actions a batch's jobs may call (the batch door's), attached where the app is
     # wired: a worker drives batches only with them.
     batch_jobs: JobSet | None = None
+    # Credentials' secrets: encrypted with a key that is never in the database, loaded on
+    # first use (core/secret_key.py).
+    secrets: SecretBox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.secrets = SecretBox(self.settings)
 
     def jobs(self) -> JobSet:
         """The batch actions; a worker may not start without them (engine/runner.py)."""

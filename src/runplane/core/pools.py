@@ -43,6 +43,8 @@ IGNORED_KEYS = frozenset({
     "link_number", "last_modified", "creator", "latitude", "longitude", "links", "services",
     "runs", "tasks", "users", "never_update", "admin_only", "owners", "access", "public",
     "rbac_read", "rbac_edit", "rbac_run", "operator",
+    # eNMS's relation to credentials, set on the credential (its device_pools).
+    "credential_devices",
 })
 KNOWN_KEYS = frozenset({"name", "description", "manually_defined", "devices", "filters"})
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from runplane.clock import utcnow
+from runplane.core.secret_key import key_file_path
 from runplane.engine.capture import CappedOutput
 from runplane.engine.confinement import Confinement, decide
 from runplane.engine.execution import ExecutionRequest, ExecutionResult, Limits
@@ -106,6 +107,7 @@ class SubprocessExecutor:
         confine_write: str = "",
         database_path: str | None = None,
         networked_database: bool = False,
+        key_file: str | None = None,
     ) -> None:
         self.python = python
         self.run_root = choose_work_root(work_root)
@@ -117,6 +119,8 @@ class SubprocessExecutor:
         self.confine_write = confine_write
         self.database_path = database_path
         self.networked_database = networked_database
+        # The credentials' secret key file: out of scripts' reach, as the database.
+        self.key_file = key_file
         self.confinement = Confinement("off")
         self._running: set[asyncio.SubprocessTransport] = set()
         self.janitor = Janitor(self.run_root.in_memory)
@@ -129,7 +133,8 @@ class SubprocessExecutor:
                    confine=settings.confine, confine_read=settings.confine_read,
                    confine_write=settings.confine_write,
                    database_path=database_file(settings.database),
-                   networked_database=database_file(settings.database) is None)
+                   networked_database=database_file(settings.database) is None,
+                   key_file=key_file_path(settings))
 
     @property
     def work_root(self) -> str:
@@ -146,7 +151,8 @@ class SubprocessExecutor:
         log.info("run directories in %s (%s)", self.work_root,
                  "in memory" if self.run_root.in_memory else "on disk")
         self._bwrap = await detect(self.sandbox_requested, owner=self.owner)
-        protected = (self.work_root, *([self.database_path] if self.database_path else []))
+        protected = (self.work_root, *(path for path in (self.database_path, self.key_file)
+                                       if path))
         self.confinement = await decide(self.confine_requested, self.python,
                                         extra_read=self.confine_read,
                                         extra_write=self.confine_write, protected=protected,

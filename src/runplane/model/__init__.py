@@ -1,5 +1,6 @@
 """The domain model: records, statuses and run kinds. Plain data, no I/O; every layer reads it."""
 
+from runplane.model.credentials import SECRET_FIELDS, Credential, Secrets
 from runplane.model.records import (
     DEFAULT_INSTANCE,
     DEFAULT_INSTANCE_DESCRIPTION,
@@ -44,8 +45,8 @@ from runplane.model.statuses import (
 __all__ = [
     "ABORTED", "BATCH_RUN", "DEFAULT_INSTANCE", "DEFAULT_INSTANCE_DESCRIPTION", "DEVICE_COLUMNS",
     "FAILURE", "FINAL_STATUSES", "PENDING", "PROCESSING", "QUEUED", "RESULT_NOT_SET", "RUNNING",
-    "SCRIPT_RUN", "SERVICE_RUN", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask", "Device",
-    "Instance", "LogLine", "Page", "Pool", "Run", "RunKind", "RunStatus", "Script",
-    "ScriptEndpoint", "ScriptSpec", "Service", "ServiceSpec", "Target", "TargetOutcome",
-    "TaskOutput", "TaskResult", "TaskState",
+    "SCRIPT_RUN", "SECRET_FIELDS", "SERVICE_RUN", "SUCCESS", "TIMEOUT", "ApiKey", "ClaimedTask",
+    "Credential", "Device", "Instance", "LogLine", "Page", "Pool", "Run", "RunKind", "RunStatus",
+    "Script", "ScriptEndpoint", "ScriptSpec", "Secrets", "Service", "ServiceSpec", "Target",
+    "TargetOutcome", "TaskOutput", "TaskResult", "TaskState",
 ]

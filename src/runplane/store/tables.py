@@ -207,6 +207,38 @@ pool_members = Table(
     Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
 )
 
+# Credentials to reach devices (eNMS's Credential). The secrets are Fernet tokens, never
+# plain text ("" when unset); the key is never in the database (core/secret_key.py).
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    # read-write | read-only (a service's credential_type picks among them)
+    Column("role", String(16), nullable=False),
+    # password | key
+    Column("subtype", String(16), nullable=False),
+    Column("username", String(256), nullable=False, server_default=""),
+    Column("password", Text, nullable=False, server_default=""),
+    Column("private_key", Text, nullable=False, server_default=""),
+    Column("enable_password", Text, nullable=False, server_default=""),
+    Column("priority", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("instance_id", "name", name="uq_credentials_instance_name"),
+)
+
+# eNMS's Credential.device_pools: the pools whose devices a credential serves.
+credential_pools = Table(
+    "credential_pools",
+    metadata,
+    Column("credential_id", ForeignKey("credentials.id", ondelete="CASCADE"), primary_key=True),
+    Column("pool_id", ForeignKey("pools.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_credential_pools_pool", "pool_id"),
+)
+
 services = Table(
     "services",
     metadata,

@@ -18,6 +18,7 @@ from runplane.errors import (
     Invalid,
     NotFound,
     RunplaneError,
+    SecretsUnavailable,
     StoreUnavailable,
     TooLarge,
     Unauthenticated,
@@ -30,7 +31,7 @@ FORBIDDEN = "Forbidden."
 # eNMS answered an unknown object as one the user may not see: its fetch raised its RBAC
 # error, a 403 "Not Authorized." (a second DELETE too). Other unknowns keep runplane's 404.
 NOT_AUTHORIZED = "Not Authorized."
-HIDDEN_KINDS = ("Device", "Service", "Pool")
+HIDDEN_KINDS = ("Device", "Service", "Pool", "Credential")
 UNEXPECTED = "An unexpected error occurred; it is logged on the server."
 # What HTTP Basic clients need to hear to send their credentials.
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="runplane"'}
@@ -78,6 +79,11 @@ def render(error: RunplaneError) -> JSONResponse:
             return alert(400, f"{error.field}: {error.message}")
         case TooLarge():
             return alert(413, error.message)
+        case SecretsUnavailable():
+            # The operator's to fix (the key): the detail goes to the log, not to clients.
+            log.error("credentials' secrets unavailable: %s", error.message)
+            return alert(503, "Credentials are unavailable: the server's secret key is "
+                              "missing or unreadable (see the server's log).")
         case StoreUnavailable():
             log.error("store unavailable: %s", error.message)
             response = alert(503, "Service temporarily unavailable, try again later.")

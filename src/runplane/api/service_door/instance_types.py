@@ -4,7 +4,7 @@ of types is put together in inventory.py."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runplane.core.context import Core
@@ -25,3 +25,5 @@ class InstanceType:
     delete: Callable[[Core, Instance, str], Awaitable[Record]]  # answers it as it was
     query: Callable[[Core, Instance, dict[str, str]], Awaitable[list[Record]]]
     search: Callable[[Core, Instance, SearchRequest], Awaitable[list[Record]]]
+    # An object as sent, as a `failure` entry echoes it (credentials: their secrets masked).
+    as_sent: Callable[[Any], Any] = field(default=lambda given: given)

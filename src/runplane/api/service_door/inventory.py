@@ -1,14 +1,14 @@
 """eNMS's inventory REST surface: /rest/is_alive, /rest/instance, /rest/query, /rest/search.
 
 `INSTANCE_TYPES` maps a type name of `/rest/instance/{type}` (and of query and search) to
-what the core does for it: devices and pools here, services from service_records.py.
+what the core does for it: devices and pools here, credentials from credential_records.py,
+services from service_records.py.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -17,6 +17,7 @@ from runplane.api.core_dependency import CoreDep
 from runplane.api.openapi_docs import body_doc
 from runplane.api.service_door.auth import Reader, Writer
 from runplane.api.service_door.body import json_body
+from runplane.api.service_door.credential_records import CREDENTIAL_TYPE
 from runplane.api.service_door.errors import Alert, ServiceDoorRoute
 from runplane.api.service_door.instance_types import InstanceType, Record
 from runplane.api.service_door.openapi_bodies import (
@@ -25,6 +26,7 @@ from runplane.api.service_door.openapi_bodies import (
     TYPE_NAMES,
 )
 from runplane.api.service_door.service_records import SERVICE_TYPE, SERVICE_TYPES
+from runplane.api.service_door.timestamps import render_time
 from runplane.core import inventory, pools
 from runplane.core.context import Core
 from runplane.core.inventory import SaveReport
@@ -33,17 +35,12 @@ from runplane.core.search import parse_search
 from runplane.model import DEVICE_COLUMNS, Device, Instance
 
 router = APIRouter(route_class=ServiceDoorRoute, tags=["service door: inventory"])
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # runplane has no clusters: every process on one database answers the same id.
 CLUSTER_ID = 0
 # eNMS's Device.port default.
 DEFAULT_PORT = 22
 # The known types, listed for /docs only: an unknown one is answered by instance_type().
 TypeName = Annotated[str, Path(json_schema_extra={"enum": TYPE_NAMES})]
-
-def _time(value: datetime) -> str:
-    return value.strftime(TIMESTAMP_FORMAT)
-
 
 def render_device(device: Device) -> Record:
     """A device as eNMS showed it: its columns with its custom properties beside them. An
@@ -52,7 +49,7 @@ def render_device(device: Device) -> Record:
         "id": device.id, "type": "device",
         **{name: getattr(device, name) for name in DEVICE_COLUMNS},
         **device.properties,
-        "created_at": _time(device.created_at), "updated_at": _time(device.updated_at),
+        "created_at": render_time(device.created_at), "updated_at": render_time(device.updated_at),
     }
     if record.get("port") is None:
         record["port"] = DEFAULT_PORT
@@ -73,8 +70,8 @@ def render_pool(view: pools.PoolView) -> Record:
         "id": pool.id, "type": "pool", "name": pool.name, "description": pool.description,
         "manually_defined": pool.manually_defined, **to_flat(view.filters),
         "devices": view.members, "device_number": view.device_count,
-        "device_count": view.device_count, "created_at": _time(pool.created_at),
-        "updated_at": _time(pool.updated_at),
+        "device_count": view.device_count, "created_at": render_time(pool.created_at),
+        "updated_at": render_time(pool.updated_at),
     }
 
 
@@ -82,6 +79,7 @@ def render_pool(view: pools.PoolView) -> Record:
 # rest_api_request: devices nothing else; others `type` and their tables' extra columns).
 SEARCH_EXTRAS: dict[str, tuple[str, ...]] = {
     "device": (), "pool": ("type", "device_number"), "service": ("type", "scoped_name"),
+    "credential": ("type",),
 }
 
 
@@ -93,9 +91,10 @@ def _columns(kind: str, record: Record, columns: list[str] | None) -> Record:
     return {name: record[name] for name in dict.fromkeys(wanted) if name in record}
 
 
-def failure_list(given: list[Any], report: SaveReport) -> list[list[Any]]:
+def failure_list(given: list[Any], report: SaveReport,
+                 as_sent: Callable[[Any], Any] = lambda item: item) -> list[list[Any]]:
     """eNMS's `failure`: `[object as sent, reason]` pairs."""
-    return [[given[failure.index], failure.error] for failure in report.failure]
+    return [[as_sent(given[failure.index]), failure.error] for failure in report.failure]
 
 
 async def _save_device(core: Core, instance: Instance, given: Any) -> str:
@@ -133,7 +132,8 @@ POOL_TYPE = InstanceType(
     ),
 )
 INSTANCE_TYPES: dict[str, InstanceType] = {
-    "device": DEVICE_TYPE, "pool": POOL_TYPE, "service": SERVICE_TYPE, **SERVICE_TYPES,
+    "device": DEVICE_TYPE, "pool": POOL_TYPE, "credential": CREDENTIAL_TYPE,
+    "service": SERVICE_TYPE, **SERVICE_TYPES,
 }
 
 
@@ -176,7 +176,7 @@ async def save_instances(type: TypeName, request: Request, core: CoreDep, caller
     if report.success:
         answer["success"] = report.success
     if report.failure:
-        answer["failure"] = failure_list(body, report)
+        answer["failure"] = failure_list(body, report, kind.as_sent)
     return answer
 
 

@@ -10,7 +10,7 @@ from runplane.api.openapi_docs import Schema
 
 # The types of /rest/instance/{type} (inventory.INSTANCE_TYPES; a unit test keeps them equal).
 TYPE_NAMES = [
-    "device", "pool", "service", "python_snippet_service", "shell_command_service",
+    "device", "pool", "credential", "service", "python_snippet_service", "shell_command_service",
     "script_service",
 ]
 MATCH_KINDS = ["inclusion", "equality", "regex", "empty"]
@@ -90,7 +90,29 @@ SERVICE: Schema = {
     },
     "additionalProperties": True,
 }
-ONE_OF_EACH = [DEVICE, POOL, SERVICE]
+CREDENTIAL: Schema = {
+    "title": "Credential",
+    "description": (
+        "eNMS's credential. `password`, `private_key` and `enable_password` are encrypted at "
+        "rest and never answered; an empty or missing one keeps the stored one."
+    ),
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": NAME,
+        "description": {"type": "string", "maxLength": 4096},
+        "role": {"type": "string", "enum": ["read-write", "read-only"]},
+        "subtype": {"type": "string", "enum": ["password", "key"]},
+        "username": TEXT,
+        "password": {"type": "string", "maxLength": 1024, "writeOnly": True},
+        "private_key": {"type": "string", "maxLength": 16384, "writeOnly": True},
+        "enable_password": {"type": "string", "maxLength": 1024, "writeOnly": True},
+        "priority": {"type": "integer"},
+        "device_pools": NAMES,
+    },
+    "additionalProperties": False,
+}
+ONE_OF_EACH = [DEVICE, POOL, CREDENTIAL, SERVICE]
 SAVE_INSTANCES: Schema = {
     "description": "One object, or a list of them (each refused one is listed in `failure`).",
     "anyOf": [*ONE_OF_EACH, {"type": "array", "items": {"anyOf": ONE_OF_EACH}}],

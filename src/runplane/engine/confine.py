@@ -121,6 +121,14 @@ class Prepared:
         self.rules = [(path, rights if os.path.isdir(path) else rights & _FILE_RIGHTS)
                       for path, rights in rules if os.path.exists(path)]
         self.seccomp = _unix_socket_filter()
+        self.bounding_set_empty = False
+
+    def empty_bounding_set(self) -> None:
+        """Empty this process's bounding set now, for every child it forks from here on (the
+        zygote, once: each run's `begin` then skips about 40 calls). Harmless to the zygote,
+        which never execs, and keeps the capabilities it has (a run's setuid needs them)."""
+        _empty_bounding_set()
+        self.bounding_set_empty = True
 
     def begin(self) -> int:
         """A new ruleset holding every run's rules; its descriptor."""
@@ -130,7 +138,8 @@ class Prepared:
             for path, rights in self.rules:
                 _allow(ruleset, path, rights)
             _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-            _empty_bounding_set()
+            if not self.bounding_set_empty:
+                _empty_bounding_set()
             if self.seccomp is not None:
                 _check(_prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, self.seccomp[0], 0, 0),
                        "prctl(SECCOMP)")

@@ -115,6 +115,7 @@ def main() -> None:
         policy = json.loads(sys.argv[2])
         _policy = _load_sibling("confine").Prepared(policy["read"], policy["devices"],
                                                    policy["write"])
+        _policy.empty_bounding_set()  # once here, for every run forked
     # Orphaned grandchildren of runs are re-parented to us rather than to PID 1, which in a
     # container may be a process that never reaps them: we reap them.
     _prctl(PR_SET_CHILD_SUBREAPER, 1)

@@ -9,12 +9,9 @@ the log and in /healthz, with what it still leaves open.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runplane.engine import confine
+from runplane.engine.probe import probe
 
 log = logging.getLogger("runplane.confine")
 
@@ -33,7 +31,6 @@ SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "
                "/proc", "/sys", "/run/systemd/resolve")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
            "/dev/ptmx", "/dev/pts")
-PROBE_TIMEOUT_SECONDS = 10.0
 
 
 class ConfinementUnavailable(Exception):
@@ -141,20 +138,5 @@ def _beneath(path: str, root: str) -> bool:
 async def _probe(confinement: Confinement, python: str) -> str | None:
     """Confine a real `true` as runs will be; None if it worked, else what went wrong."""
     with tempfile.TemporaryDirectory(prefix="runplane-probe-") as workdir:
-        argv = [*confinement.wrap(python, workdir), "/bin/true"]
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, env={}, cwd=workdir)
-        except OSError as exc:
-            return str(exc)
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            return f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
-    if process.returncode != 0:
-        return stderr.decode(errors="replace").strip() or f"exit status {process.returncode}"
-    return None
+        return await probe([*confinement.wrap(python, workdir), "/bin/true"], cwd=workdir,
+                           env={})

@@ -24,21 +24,19 @@ runs go unsandboxed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+
+from runplane.engine.probe import probe
 
 log = logging.getLogger("runplane.sandbox")
 
 SANDBOXES = ("none", "bwrap")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PROBE_TIMEOUT_SECONDS = 10.0
 
 
 def installed_under_tmp() -> list[str]:
@@ -102,23 +100,10 @@ async def _probe(bwrap: Bwrap, owner: tuple[int, int] | None) -> str | None:
         try:
             if owner is not None:
                 os.chown(workdir, *owner)
-            process = await asyncio.create_subprocess_exec(
-                *bwrap.wrap([*as_user(owner), "true"], workdir),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )
+            argv = bwrap.wrap([*as_user(owner), "true"], workdir)
         except OSError as exc:
             return str(exc)
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            return f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
-    if process.returncode != 0:
-        message = stderr.decode(errors="replace").strip() or "no message"
-        return f"exit status {process.returncode}: {message}"
-    return None
+        return await probe(argv)
 
 
 def as_user(owner: tuple[int, int] | None) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.context import Core
-from runplane.core.inventory import Failure, SaveReport, describe, object_name
+from runplane.core.inventory import SaveReport, object_name, save_each
 from runplane.core.pool_filters import matches, string_form
 from runplane.core.search import SearchRequest
 from runplane.errors import Invalid, NotFound
@@ -171,31 +171,8 @@ async def save_credential(core: Core, instance: Instance, given: Any) -> Credent
 async def save_credentials(core: Core, instance: Instance, items: Sequence[Any]
                            ) -> SaveReport:
     """Create or update many in one transaction; invalid ones are reported, not fatal."""
-    success: list[str] = []
-    failures: list[Failure] = []
-    parsed: list[tuple[int, CredentialInput]] = []
-    for index, given in enumerate(items):
-        try:
-            parsed.append((index, credential_input(core, given)))
-        except Invalid as error:
-            name = given.get("name") if isinstance(given, dict) else None
-            failures.append(Failure(index, name if isinstance(name, str) else None,
-                                    describe(error)))
-
-    def save_each(conn: Tx) -> None:
-        device_store.lock_inventory(conn, instance.id)
-        for index, item in parsed:
-            try:
-                _save(conn, instance, item)  # refuses before it writes
-            except Invalid as error:
-                failures.append(Failure(index, item.name, describe(error)))
-                continue
-            success.append(item.name)
-
-    if parsed:
-        await core.database.write(save_each)
-    failures.sort(key=lambda failure: failure.index)
-    return SaveReport(success=success, failure=failures)
+    return await save_each(core, instance, items,
+                           lambda given: credential_input(core, given), _save)
 
 
 async def get_credential(core: Core, instance: Instance, name: str) -> Credential:

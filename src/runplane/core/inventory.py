@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from runplane.clock import utcnow
 from runplane.core import validation
@@ -147,15 +147,57 @@ def _name_of(given: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-async def save_devices(core: Core, instance: Instance, items: Sequence[Any]) -> SaveReport:
-    """Create or update many devices in one transaction; invalid ones are reported, not fatal."""
-    valid: list[DeviceInput] = []
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Named)
+
+
+def parse_each(items: Sequence[Any], parse: Callable[[Any], Item]
+               ) -> tuple[list[tuple[int, Item]], list[Failure]]:
+    """Each object of a bulk create-or-update parsed (with its index); those refused, as
+    failures."""
+    parsed: list[tuple[int, Item]] = []
     failures: list[Failure] = []
     for index, given in enumerate(items):
         try:
-            valid.append(device_input(given))
+            parsed.append((index, parse(given)))
         except Invalid as error:
             failures.append(Failure(index, _name_of(given), describe(error)))
+    return parsed, failures
+
+
+async def save_each(core: Core, instance: Instance, items: Sequence[Any],
+                    parse: Callable[[Any], Item],
+                    save: Callable[[Tx, Instance, Item], object]) -> SaveReport:
+    """Create or update many objects in one transaction, the inventory locked: an object
+    refused (by `parse`, or by `save`, which raises Invalid before it writes) is reported,
+    not fatal."""
+    parsed, failures = parse_each(items, parse)
+    success: list[str] = []
+
+    def write_each(conn: Tx) -> None:
+        store.lock_inventory(conn, instance.id)
+        for index, item in parsed:
+            try:
+                save(conn, instance, item)
+            except Invalid as error:
+                failures.append(Failure(index, item.name, describe(error)))
+                continue
+            success.append(item.name)
+
+    if parsed:
+        await core.database.write(write_each)
+    failures.sort(key=lambda failure: failure.index)
+    return SaveReport(success=success, failure=failures)
+
+
+async def save_devices(core: Core, instance: Instance, items: Sequence[Any]) -> SaveReport:
+    """Create or update many devices in one transaction; invalid ones are reported, not fatal."""
+    parsed, failures = parse_each(items, device_input)
+    valid = [item for _index, item in parsed]
     if valid:
         await core.database.write(store.upsert_devices, instance.id, valid, utcnow())
     return SaveReport(success=[item.name for item in valid], failure=failures)

@@ -16,7 +16,7 @@ from typing import Any
 from runplane.clock import utcnow
 from runplane.core import validation
 from runplane.core.context import Core
-from runplane.core.inventory import Failure, SaveReport, describe, no_device, object_name
+from runplane.core.inventory import SaveReport, no_device, object_name, save_each
 from runplane.core.pool_filters import (
     PREFIX,
     boolean,
@@ -228,31 +228,7 @@ async def save_pool(core: Core, instance: Instance, given: Any) -> Pool:
 
 async def save_pools(core: Core, instance: Instance, items: Sequence[Any]) -> SaveReport:
     """Create or update many pools in one transaction; invalid ones are reported, not fatal."""
-    success: list[str] = []
-    failures: list[Failure] = []
-    parsed: list[tuple[int, PoolInput]] = []
-    for index, given in enumerate(items):
-        try:
-            parsed.append((index, pool_input(given)))
-        except Invalid as error:
-            name = given.get("name") if isinstance(given, dict) else None
-            failures.append(Failure(index, name if isinstance(name, str) else None,
-                                    describe(error)))
-
-    def save_each(conn: Tx) -> None:
-        device_store.lock_inventory(conn, instance.id)
-        for index, item in parsed:
-            try:
-                _save(conn, instance, item)
-            except Invalid as error:
-                failures.append(Failure(index, item.name, describe(error)))
-                continue
-            success.append(item.name)
-
-    if parsed:
-        await core.database.write(save_each)
-    failures.sort(key=lambda failure: failure.index)
-    return SaveReport(success=success, failure=failures)
+    return await save_each(core, instance, items, pool_input, _save)
 
 
 def _view(conn: Tx, instance: Instance, pool: Pool) -> PoolView:

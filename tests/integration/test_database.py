@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 
-from runplane.errors import Conflict, NotFound
+from runplane.errors import Conflict, NotFound, StoreUnavailable
 from runplane.store import inline
 from runplane.store.database import Database
 from runplane.store.migrate import upgrade
@@ -224,3 +225,32 @@ async def test_a_new_sqlite_file_and_its_journal_are_the_owners_alone(tmp_path: 
     finally:
         await opened.close()
     assert modes[""] == 0o600 and set(modes.values()) == {0o600}, modes
+
+
+async def test_a_connection_that_cannot_read_its_file_is_replaced(tmp_path: Any) -> None:
+    """A pooled SQLite connection whose reads fail with SQLITE_IOERR stays broken: the read
+    is tried once more on a fresh connection, and the broken one leaves the pool."""
+    opened = Database(f"sqlite:///{tmp_path / 'io.db'}")
+    seen: list[Any] = []
+
+    def flaky(conn: Connection) -> int:
+        seen.append(conn.connection.dbapi_connection)
+        if len(seen) == 1:
+            failure = sqlite3.OperationalError("disk I/O error")
+            failure.sqlite_errorcode = 266  # type: ignore[attr-defined]
+            failure.sqlite_errorname = "SQLITE_IOERR_READ"  # type: ignore[attr-defined]
+            raise OperationalError("SELECT 1", {}, failure)
+        return int(conn.execute(text("SELECT 1")).scalar_one())
+
+    def other_failure(conn: Connection) -> int:
+        failure = sqlite3.OperationalError("no such table: nowhere")
+        failure.sqlite_errorcode = 1  # type: ignore[attr-defined]
+        raise OperationalError("SELECT 1", {}, failure)
+
+    try:
+        assert await opened.read(flaky) == 1
+        assert len(seen) == 2 and seen[0] is not seen[1]
+        with pytest.raises(StoreUnavailable):  # not an I/O error: not retried
+            await opened.read(other_failure)
+    finally:
+        await opened.close()

@@ -41,7 +41,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from runplane import linear_regex
 from runplane.errors import NUL_MESSAGE, Conflict, Invalid, StoreUnavailable
-from runplane.store.inline import Busy, InlineSqlite, describe
+from runplane.store.inline import Busy, InlineSqlite, describe, is_io_error
 from runplane.store.time_bound import QUERY_TIMEOUT_OPTION
 
 log = logging.getLogger("runplane.store")
@@ -245,8 +245,21 @@ class Database:
             return work(conn, *args, **kwargs)
 
     def _run_read(self, work: Callable[..., T], args: Any, kwargs: Any) -> T:
-        with _translated("read"), self.engine.connect() as conn:
-            return work(conn, *args, **kwargs)
+        with _translated("read"):
+            with self.engine.connect() as conn:
+                try:
+                    return work(conn, *args, **kwargs)
+                except exc.OperationalError as error:
+                    if not is_io_error(error):
+                        raise
+                    # A pooled SQLite connection that could not read its file stays unable
+                    # to (seen once in CI under 50 clients: SQLITE_IOERR_READ on every read it
+                    # served). Drop it from the pool, and read once more on a fresh one.
+                    log.warning("a database connection failed to read (%s): replaced, and "
+                                "the read tried once more", describe(error))
+                    conn.invalidate()
+            with self.engine.connect() as conn:
+                return work(conn, *args, **kwargs)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

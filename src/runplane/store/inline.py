@@ -28,7 +28,7 @@ from runplane.errors import StoreUnavailable
 
 T = TypeVar("T")
 CHECKPOINT_EVERY = 256
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR = 5, 6, 10
 
 
 class Busy(Exception):
@@ -48,6 +48,12 @@ def describe(error: exc.DBAPIError | sqlite3.Error) -> str:
     orig = driver_error(error)
     name = getattr(orig, "sqlite_errorname", None)
     return f"{orig} ({name})" if name else str(orig)
+
+
+def is_io_error(error: exc.DBAPIError | sqlite3.Error) -> bool:
+    """SQLite could not read or write its files through this connection (SQLITE_IOERR_*)."""
+    code = getattr(driver_error(error), "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == _SQLITE_IOERR
 
 
 def is_busy(error: exc.DBAPIError | sqlite3.Error) -> bool:

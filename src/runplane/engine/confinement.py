@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ def read_roots(python: str, extra: str = "") -> tuple[str, ...]:
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 os.path.dirname(os.path.dirname(os.path.realpath(python)))}
     roots = [*SYSTEM_READ, *sorted(prefixes), *extra.split(":")]
-    return _existing(":".join(roots))
+    return _existing(roots)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ async def decide(requested: str, python: str, *, extra_read: str = "", extra_wri
     if requested == "off":
         return Confinement(requested)
     roots = read_roots(python, extra_read)
-    writable = _existing(extra_write)
+    writable = _existing(extra_write.split(":"))
     abi = confine.abi_version()
     reason = "this kernel has no Landlock (Linux 5.13+ with the LSM enabled)" if abi < 1 \
         else await _probe(Confinement(requested, roots, writable, abi), python)
@@ -124,9 +125,9 @@ async def decide(requested: str, python: str, *, extra_read: str = "", extra_wri
     return Confinement(requested, roots, writable, abi, None, exposed)
 
 
-def _existing(paths: str) -> tuple[str, ...]:
-    """The directories of a ':'-separated setting, resolved; missing ones are left out."""
-    return tuple(dict.fromkeys(os.path.realpath(path) for path in paths.split(":")
+def _existing(paths: Iterable[str]) -> tuple[str, ...]:
+    """The paths, resolved, once each; empty and missing ones are left out."""
+    return tuple(dict.fromkeys(os.path.realpath(path) for path in paths
                                if path and os.path.exists(path)))
 
 

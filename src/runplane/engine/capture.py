@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from functools import partial
 
 STDOUT, STDERR = 1, 2
 
@@ -38,16 +37,8 @@ class CappedOutput:
         return self.dropped > 0
 
 
-class _PipeReader(asyncio.Protocol):
-    def __init__(self, fd: int, drain: PipeDrain) -> None:
-        self.fd = fd
-        self.drain = drain
-
-    def data_received(self, data: bytes) -> None:
-        self.drain.output.add(self.fd, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.drain.pipe_closed(self.fd)
+# One read per wake-up: what a pipe holds at most by default.
+_READ_CHUNK = 1 << 16
 
 
 class PipeDrain:
@@ -55,39 +46,56 @@ class PipeDrain:
 
     Reading all the time, also past the cap, is what keeps a chatty child from blocking on a
     full pipe. `close()` stops reading even if a stray process still holds the write ends.
+
+    Plain readers on the descriptors, closed here once each, rather than read-pipe transports
+    over file objects: uvloop's transport closes the descriptor, then the file object closes
+    the same number again, which by then may be a database file another thread just opened
+    (seen as SQLITE_IOERR_READ and _WRITE under load).
     """
 
-    def __init__(self, output: CappedOutput) -> None:
+    def __init__(self, output: CappedOutput, fds: dict[int, int]) -> None:
         self.output = output
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._open: set[int] = {STDOUT, STDERR}
-        self._transports: list[asyncio.BaseTransport] = []
+        self._fds = fds  # label (STDOUT, STDERR) -> descriptor, while it is open
 
     @classmethod
-    async def open(cls, stdout_fd: int, stderr_fd: int, output: CappedOutput) -> PipeDrain:
+    def open(cls, stdout_fd: int, stderr_fd: int, output: CappedOutput) -> PipeDrain:
         """Take ownership of both descriptors (closed by `close`, also if this fails)."""
-        drain = cls(output)
+        drain = cls(output, {STDOUT: stdout_fd, STDERR: stderr_fd})
         loop = asyncio.get_running_loop()
-        pending = {STDOUT: stdout_fd, STDERR: stderr_fd}
         try:
-            for label in (STDOUT, STDERR):
-                pipe = open(pending.pop(label), "rb", buffering=0)  # noqa: SIM115 (transport owns it)
-                reader = partial(_PipeReader, label, drain)
-                transport, _ = await loop.connect_read_pipe(reader, pipe)
-                drain._transports.append(transport)
+            for label, fd in list(drain._fds.items()):
+                os.set_blocking(fd, False)
+                loop.add_reader(fd, drain._readable, label)
         except BaseException:
-            for fd in pending.values():
-                with contextlib.suppress(OSError):
-                    os.close(fd)
             drain.close()
             raise
         return drain
 
-    def pipe_closed(self, fd: int) -> None:
-        self._open.discard(fd)
-        if not self._open and not self.closed.done():
+    def _readable(self, label: int) -> None:
+        fd = self._fds.get(label)
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.output.add(label, data)
+        else:  # EOF: every writer is gone
+            self._stop(label)
+
+    def _stop(self, label: int) -> None:
+        fd = self._fds.pop(label, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if not self._fds and not self.closed.done():
             self.closed.set_result(None)
 
     def close(self) -> None:
-        for transport in self._transports:
-            transport.close()
+        for label in list(self._fds):
+            self._stop(label)

@@ -189,7 +189,7 @@ class ZygoteExecutor:
         self._running.add(pid)
         reported = ReportedStatus(status_fd)
         try:
-            drain = await PipeDrain.open(stdout_fd, stderr_fd, output)
+            drain = PipeDrain.open(stdout_fd, stderr_fd, output)
             try:
                 return await self._watch(order, pid, drain, reported, limits, progress)
             finally:
